@@ -1,0 +1,369 @@
+"""`Database`: a running PostgreSQL server, whichever backend provided it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from .. import _html
+from ..errors import ConfigurationError, DatabaseError, QueryError
+from ._conninfo import redact
+from ._placeholders import BoundQuery, bind_named
+from ._provisioned import Backend, Provisioned
+from ._result import DISPLAY_ROWS, QueryResult
+
+if TYPE_CHECKING:
+    import sqlalchemy
+
+DEFAULT_MAX_ROWS = 10_000
+CONNECT_TIMEOUT_S = 10
+APPLICATION_NAME = "nexus-workbook"
+
+# Settings recorded with the database (and later with every measurement).
+RECORDED_SETTINGS = (
+    "shared_preload_libraries",
+    "track_io_timing",
+    "jit",
+    "work_mem",
+    "shared_buffers",
+    "effective_cache_size",
+    "random_page_cost",
+    "max_parallel_workers_per_gather",
+)
+# Parameters that are part of where the server is, not options worth showing in a URL.
+_NOT_IN_URL = {"user", "password", "host", "port", "dbname", "connect_timeout", "options"}
+
+
+class Database:
+    """A live PostgreSQL database, with the password kept out of every display.
+
+    Created by `start_database()`. Holds one autocommit session for `query()`, and hands out
+    fresh psycopg connections (`connect()`) and a SQLAlchemy engine (`engine`) for notebook code.
+    """
+
+    def __init__(self, provisioned: Provisioned, *, reason: str) -> None:
+        self._provisioned = provisioned
+        self._params = dict(provisioned.params)
+        self.reason = reason
+        self.notes: list[str] = []
+        self._lock = threading.RLock()
+        self._engine: sqlalchemy.Engine | None = None
+        self._stopped = False
+        self._session: psycopg.Connection[Any] | None = None
+        try:
+            self._prepare()
+        except BaseException:
+            self.stop()
+            raise
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """Where the server comes from: "embedded", "docker" or "url"."""
+        return self._provisioned.backend
+
+    @property
+    def url(self) -> str:
+        """The connection URL with the password masked."""
+        params = self._params
+        user = quote(params.get("user", ""), safe="")
+        secret = ":***" if params.get("password") else ""
+        host, port = params.get("host", ""), params.get("port", "")
+        extra = {k: v for k, v in params.items() if k not in _NOT_IN_URL}
+        if host.startswith("/"):
+            extra = {"host": host, **({"port": port} if port not in ("", "5432") else {}), **extra}
+            netloc = f"{user}{secret}@" if user else ""
+        else:
+            at = f"{user}{secret}@" if user else ""
+            netloc = f"{at}{host}" + (f":{port}" if port else "")
+        query = f"?{urlencode(extra, safe='/')}" if extra else ""
+        return f"postgresql://{netloc}/{quote(params.get('dbname', ''), safe='')}{query}"
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the database was not stopped."""
+        return not self._stopped
+
+    def ping(self) -> bool:
+        """Whether the server answers a trivial query right now."""
+        if self._stopped:
+            return False
+        try:
+            self._run("SELECT 1", None)
+        except DatabaseError:
+            return False
+        return True
+
+    # -- connections -----------------------------------------------------------------------
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+        """A new psycopg connection to this database; the caller closes it."""
+        self._require_running()
+        try:
+            return psycopg.connect(
+                **{
+                    "connect_timeout": str(CONNECT_TIMEOUT_S),
+                    "application_name": APPLICATION_NAME,
+                    **self._params,
+                },
+                autocommit=autocommit,
+            )
+        except psycopg.OperationalError as error:
+            raise DatabaseError(
+                f"can't connect to {self.url}: {self._clean(error)}",
+                fix="check the URL and that the server is running",
+            ) from None
+
+    @property
+    def sqlalchemy_url(self) -> sqlalchemy.URL:
+        """A SQLAlchemy URL for psycopg 3; it masks its password when displayed."""
+        import sqlalchemy
+
+        params = self._params
+        host = params.get("host")
+        socket = host is not None and host.startswith("/")
+        query = {k: v for k, v in params.items() if k not in _NOT_IN_URL or k == "options"}
+        if socket:
+            query["host"] = host or ""
+        return sqlalchemy.URL.create(
+            "postgresql+psycopg",
+            username=params.get("user"),
+            password=params.get("password"),
+            host=None if socket else host,
+            port=int(params["port"]) if params.get("port") else None,
+            database=params.get("dbname"),
+            query=query,
+        )
+
+    @property
+    def engine(self) -> sqlalchemy.Engine:
+        """A SQLAlchemy 2.0 engine on this database, created on first use."""
+        self._require_running()
+        with self._lock:
+            if self._engine is None:
+                import sqlalchemy
+
+                self._engine = sqlalchemy.create_engine(
+                    self.sqlalchemy_url,
+                    pool_pre_ping=True,
+                    connect_args={"application_name": APPLICATION_NAME},
+                )
+            return self._engine
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        display_rows: int = DISPLAY_ROWS,
+    ) -> QueryResult:
+        """Run `sql` in autocommit mode; `:name` placeholders take their values from `params`.
+
+        Values are always sent as bound parameters. At most `max_rows` rows are fetched; the
+        result still knows how many there were. Errors raise `QueryError` with the position.
+        """
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigurationError(
+                f"params must be a mapping of :name placeholders, not {type(params).__name__}",
+                fix="write the query with :name and pass params={'name': value}",
+            )
+        if max_rows < 0:
+            raise ConfigurationError(f"max_rows must be 0 or more, not {max_rows!r}")
+        bound = bind_named(sql) if params is not None else None
+        started = time.perf_counter()
+        columns, rows, total, status = self._run(
+            sql, bound, params or {}, max_rows=max_rows
+        )
+        return QueryResult(
+            sql=sql,
+            columns=columns,
+            rows=rows,
+            total_rows=total,
+            status=status,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            display_rows=display_rows,
+        )
+
+    def _run(
+        self,
+        sql: str,
+        bound: BoundQuery | None,
+        params: Mapping[str, object] | None = None,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], int, str]:
+        """Execute on the session; return columns, rows, total row count and status."""
+        text = bound.psycopg_text if bound is not None else sql
+        values = bound.values(params or {}) if bound is not None else None
+        with self._lock:
+            session = self._session_connection()
+            try:
+                with session.cursor() as cursor:
+                    cursor.execute(text, values)
+                    while cursor.nextset():
+                        pass
+                    if cursor.description is None:
+                        return (), [], max(cursor.rowcount, 0), cursor.statusmessage or ""
+                    columns = tuple(column.name for column in cursor.description)
+                    rows = cursor.fetchmany(max_rows) if max_rows else []
+                    return columns, rows, cursor.rowcount, cursor.statusmessage or ""
+            except pg_errors.QueryCanceled as error:
+                raise self._query_error(error, sql, bound) from None
+            except psycopg.OperationalError as error:
+                if session.broken or session.closed:
+                    self._session = None
+                    raise DatabaseError(
+                        f"lost the connection to {self.url}: {self._clean(error)}",
+                        fix="check that the server is still running; the next query reconnects",
+                    ) from None
+                raise self._query_error(error, sql, bound) from None
+            except psycopg.Error as error:
+                raise self._query_error(error, sql, bound) from None
+
+    def _query_error(
+        self, error: psycopg.Error, sql: str, bound: BoundQuery | None
+    ) -> QueryError:
+        diag = error.diag
+        position: int | None = None
+        if diag.statement_position:
+            position = int(diag.statement_position)
+            if bound is not None:
+                position = bound.original_position(position)
+        message = diag.message_primary or str(error).splitlines()[0]
+        return QueryError(
+            self._clean(message),
+            sql=sql,
+            position=position,
+            sqlstate=diag.sqlstate,
+            hint=self._clean(diag.message_hint) if diag.message_hint else None,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Close connections and stop the server if the workbook started it; idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+        self._provisioned.stop()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- settings --------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Record what the server is, and give it the settings every backend should have."""
+        with self._lock:
+            session = self._session_connection()
+            with session.cursor() as cursor:
+                if self._provisioned.owns_server:
+                    cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                cursor.execute(
+                    "SELECT current_setting('server_version'),"
+                    " current_setting('server_version_num')::int,"
+                    " current_database(),"
+                    " EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')"
+                )
+                row = cursor.fetchone()
+                assert row is not None
+                version, self.server_version_num, self.database_name, self.has_statements = row
+                self.server_version = str(version).split()[0]
+                if not self._provisioned.owns_server:
+                    self._adapt_to_foreign_server(session)
+                self.server_settings = self._read_settings(session)
+
+    def _adapt_to_foreign_server(self, session: psycopg.Connection[Any]) -> None:
+        """On a server we did not start, turn on what this role may, and note the rest."""
+        settings = self._read_settings(session)
+        if settings["track_io_timing"] != "on":
+            try:
+                session.execute("SET track_io_timing = on")
+                self._params["options"] = "-c track_io_timing=on"
+            except pg_errors.InsufficientPrivilege:
+                self.notes.append(
+                    "track_io_timing is off and this role may not turn it on: "
+                    "plans will show no I/O timings"
+                )
+        preloaded = settings["shared_preload_libraries"].replace(" ", "").split(",")
+        if "pg_stat_statements" not in preloaded:
+            self.notes.append(
+                "pg_stat_statements is not preloaded on this server: "
+                "statement statistics are unavailable"
+            )
+        elif not self.has_statements:
+            self.notes.append(
+                "pg_stat_statements is preloaded but not created in this database: "
+                "run CREATE EXTENSION pg_stat_statements to use it"
+            )
+
+    @staticmethod
+    def _read_settings(session: psycopg.Connection[Any]) -> dict[str, str]:
+        rows = session.execute(
+            "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name",
+            [list(RECORDED_SETTINGS)],
+        ).fetchall()
+        return {name: value for name, value in rows}
+
+    def _session_connection(self) -> psycopg.Connection[Any]:
+        self._require_running()
+        if self._session is None or self._session.closed or self._session.broken:
+            self._session = self.connect(autocommit=True)
+        return self._session
+
+    def _require_running(self) -> None:
+        if self._stopped:
+            raise DatabaseError(
+                f"the {self.backend} database is stopped",
+                fix="start one with nx.start_database() or %nexus_db start",
+            )
+
+    def _clean(self, error: BaseException | str) -> str:
+        """An error as one line, with every secret this database knows masked."""
+        text = " ".join(str(error).split())
+        return redact(text, [self._params.get("password")])
+
+    # -- display ---------------------------------------------------------------------------
+
+    def status_fields(self) -> list[tuple[str, str]]:
+        """What the status card shows, as (label, value) pairs."""
+        statements = "created" if self.has_statements else "not available"
+        return [
+            ("backend", f"{self.backend} ({self._provisioned.description})"),
+            ("server", f"PostgreSQL {self.server_version}"),
+            ("database", self.database_name),
+            ("url", self.url),
+            ("pg_stat_statements", statements),
+            ("track_io_timing", self.server_settings.get("track_io_timing", "?")),
+            ("status", "running" if self.is_running else "stopped"),
+        ]
+
+    def _repr_html_(self) -> str:
+        note = " · ".join([self.reason, *self.notes])
+        return _html.card("Nexus database", self.status_fields(), note=note)
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return (
+            f"<Database {self.backend} PostgreSQL {self.server_version} {self.url} {state}>"
+        )

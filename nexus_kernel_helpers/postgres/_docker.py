@@ -1,0 +1,161 @@
+"""Docker backend: a PostgreSQL container started with testcontainers.
+
+The container publishes its port on 127.0.0.1 only (for a local engine), runs with the same
+server settings as the other backends, and carries labels naming the process that owns it.
+Ryuk, testcontainers' reaper, needs an image that cannot always be pulled, so the workbook does
+its own reaping: `stop()` and interpreter exit remove the container, and the next start removes
+labelled containers whose owner on this host has died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from typing import TYPE_CHECKING, Any, cast
+
+from ..errors import BackendUnavailable
+from ._conninfo import redact
+from ._provisioned import Provisioned, owner_identity, owner_is_alive
+
+if TYPE_CHECKING:
+    import docker
+
+_log = logging.getLogger(__name__)
+
+LABEL = "io.nexus-workbook"
+SERVER_ARGS = [
+    "-c",
+    "shared_preload_libraries=pg_stat_statements",
+    "-c",
+    "track_io_timing=on",
+]
+PING_TIMEOUT_S = 3
+
+
+def docker_client() -> docker.DockerClient:
+    """A client for the configured engine, or BackendUnavailable saying why there is none."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=PING_TIMEOUT_S)
+        client.ping()
+    except DockerException as error:
+        raise BackendUnavailable(
+            f"Docker not reachable: {_short_reason(error)}",
+            fix="start the Docker engine, or use backend='embedded'",
+        ) from None
+    return client
+
+
+def start_docker(image: str, *, pull: bool) -> Provisioned:
+    """Start a PostgreSQL container from `image`; pull it first only when `pull` is true."""
+    from docker.errors import DockerException
+    from testcontainers.community.postgres import PostgresContainer
+
+    client = docker_client()
+    remove_leftover_containers(client)
+    if not pull and not image_is_local(client, image):
+        raise BackendUnavailable(
+            f"Docker image {image!r} is not present locally",
+            fix=f"run `docker pull {image}` or set NEXUS_PG_IMAGE to a local image",
+        )
+
+    password = secrets.token_urlsafe(24)
+    owner = owner_identity()
+    container = (
+        PostgresContainer(
+            image, username="nexus", password=password, dbname="workbook", driver="psycopg"
+        )
+        .with_command(SERVER_ARGS)
+        .with_kwargs(labels={LABEL: "1", **{f"{LABEL}.owner-{k}": str(v) for k, v in owner.items()}})
+    )
+    local_engine = _engine_is_local()
+    if local_engine:
+        # Publish on loopback only: a workshop laptop must not offer its database to the room.
+        cast(Any, container).ports["5432"] = ("127.0.0.1",)
+    try:
+        container.start()
+        host = "127.0.0.1" if local_engine else container.get_container_host_ip()
+        port = container.get_exposed_port(5432)
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            container.stop()
+        reason = redact(_short_reason(error), [password])
+        raise BackendUnavailable(f"PostgreSQL container from {image!r} failed: {reason}") from None
+
+    def stop() -> None:
+        with contextlib.suppress(DockerException):
+            container.stop()
+
+    return Provisioned(
+        backend="docker",
+        params={
+            "host": host,
+            "port": str(port),
+            "user": "nexus",
+            "password": password,
+            "dbname": "workbook",
+        },
+        owns_server=True,
+        description=f"container {container.get_wrapped_container().short_id} from {image}",
+        _stop=stop,
+    )
+
+
+def image_is_local(client: docker.DockerClient, image: str) -> bool:
+    """Whether `image` can start without a pull."""
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        return False
+    except DockerException as error:
+        raise BackendUnavailable(f"Docker failed: {_short_reason(error)}") from None
+    return True
+
+
+def remove_leftover_containers(client: docker.DockerClient) -> list[str]:
+    """Remove our labelled containers whose owner process on this host has died."""
+    from docker.errors import DockerException
+
+    host = os.uname().nodename
+    removed: list[str] = []
+    for found in client.containers.list(all=True, filters={"label": LABEL}):
+        labels = found.labels
+        if labels.get(f"{LABEL}.owner-host") != host:
+            continue
+        owner: dict[str, object] = {}
+        with contextlib.suppress(KeyError, ValueError):
+            owner = {
+                "pid": int(labels[f"{LABEL}.owner-pid"]),
+                "started": float(labels[f"{LABEL}.owner-started"]),
+            }
+        if owner_is_alive(owner):
+            continue
+        with contextlib.suppress(DockerException):
+            found.remove(force=True, v=True)
+            removed.append(found.short_id)
+            _log.info("removed leftover container %s", found.short_id)
+    return removed
+
+
+def _engine_is_local() -> bool:
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    return not docker_host or docker_host.startswith(("unix://", "npipe://"))
+
+
+def _short_reason(error: BaseException) -> str:
+    """The useful last part of a docker-py error, on one line."""
+    text = " ".join(str(error).split())
+    for marker in ("FileNotFoundError", "ConnectionRefusedError", "PermissionError"):
+        if marker in text:
+            return {
+                "FileNotFoundError": "no Docker socket",
+                "ConnectionRefusedError": "connection refused by the Docker socket",
+                "PermissionError": "permission denied on the Docker socket",
+            }[marker] + (f" ({os.environ['DOCKER_HOST']})" if "DOCKER_HOST" in os.environ else "")
+    return text[:300] or type(error).__name__
