@@ -27,7 +27,8 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", b - a }'; }
 [ -f "$ENTRYPOINT_SRC" ] || die "missing $ENTRYPOINT_SRC"
 RECIPE="$(cat "${BASH_SOURCE[0]}" "$ENTRYPOINT_SRC" | sha256sum | cut -c1-16)"
 
-if [ "${NEXUS_REBUILD_IMAGE:-0}" != 1 ] && docker image inspect "$TAG" >/dev/null 2>&1; then
+OLD_ID="$(docker image inspect -f '{{ .Id }}' "$TAG" 2>/dev/null || true)"
+if [ "${NEXUS_REBUILD_IMAGE:-0}" != 1 ] && [ -n "$OLD_ID" ]; then
 	have="$(docker image inspect -f '{{ index .Config.Labels "nexus.recipe" }}' "$TAG" 2>/dev/null || true)"
 	if [ "$have" = "$RECIPE" ]; then
 		echo "build-test-image: $TAG already present (recipe $RECIPE), skipping build"
@@ -119,5 +120,9 @@ if ! build_out="$(printf 'FROM %s\nSTOPSIGNAL SIGINT\nLABEL nexus.recipe=%s\n' "
 	die "docker build (STOPSIGNAL step) failed"
 fi
 t3="$(now)"
+# The image this one replaces would be left dangling (hundreds of MB): remove it unless in use.
+if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$(docker image inspect -f '{{ .Id }}' "$TAG")" ]; then
+	docker rmi "$OLD_ID" >/dev/null 2>&1 || echo "build-test-image: could not remove the previous image $OLD_ID (in use?)"
+fi
 echo "build-test-image: docker import + STOPSIGNAL step took $(elapsed "$t2" "$t3")"
 echo "build-test-image: built $TAG (PostgreSQL $PG_VERSION, $(docker image inspect -f '{{ .Size }}' "$TAG" | awk '{ printf "%.0f MB", $1 / 1e6 }')) in $(elapsed "$t0" "$t3") total"

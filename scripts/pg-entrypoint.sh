@@ -98,7 +98,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	if [ -d /docker-entrypoint-initdb.d ]; then
 		for f in /docker-entrypoint-initdb.d/*; do
 			case "$f" in
-				*.sh) log "running $f"; . "$f" ;;
+				*.sh)
+					log "running $f"
+					# shellcheck disable=SC1090  # user-provided init scripts
+					. "$f"
+					;;
 				*.sql) log "running $f"; "${psql_cmd[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
 				*) ;;
 			esac

@@ -24,6 +24,8 @@ PIDFILE=/var/run/docker.pid
 
 die() { echo "start-dockerd: $*" >&2; exit 1; }
 docker_ok() { timeout 10 docker info >/dev/null 2>&1; }
+# Process $1 exists and is not a zombie (a killed dockerd can linger as one until reaped).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 if docker_ok; then
 	exit 0
@@ -33,13 +35,20 @@ command -v docker >/dev/null || die "docker client not found (apt-get install do
 command -v dockerd >/dev/null || die "dockerd not found (apt-get install docker.io)"
 [ "$(id -u)" = 0 ] || die "must run as root to start dockerd"
 
+# Two concurrent callers must not both start a dockerd: serialise, then look again.
+exec 9>/run/nexus-start-dockerd.lock
+flock -w $((TIMEOUT * 2)) 9 || die "another start-dockerd.sh holds /run/nexus-start-dockerd.lock"
+if docker_ok; then
+	exit 0
+fi
+
 # Wait until `docker info` answers, or dockerd $1 exits, or TIMEOUT seconds pass.
 # Returns 0 = up, 1 = process exited, 2 = timed out.
 wait_up() {
 	local pid="$1" deadline=$((SECONDS + TIMEOUT))
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		docker_ok && return 0
-		kill -0 "$pid" 2>/dev/null || { docker_ok && return 0; return 1; }
+		alive "$pid" || { docker_ok && return 0; return 1; }
 		sleep 0.25
 	done
 	docker_ok && return 0
@@ -51,13 +60,13 @@ wait_up() {
 # start ("pid file found, ensure docker is not running"): remove it.
 if [ -s "$PIDFILE" ]; then
 	old_pid="$(cat "$PIDFILE")"
-	if [ "$(cat "/proc/$old_pid/comm" 2>/dev/null || true)" = dockerd ]; then
+	if [ "$(cat "/proc/$old_pid/comm" 2>/dev/null || true)" = dockerd ] && alive "$old_pid"; then
 		echo "start-dockerd: dockerd (pid $old_pid) already running, waiting for it to answer ..."
-		if wait_up "$old_pid"; then
-			echo "start-dockerd: dockerd is up"
-			exit 0
-		fi
-		die "dockerd (pid $old_pid) is running but 'docker info' does not answer after ${TIMEOUT}s; see $LOG"
+		rc=0
+		wait_up "$old_pid" || rc=$?
+		[ "$rc" = 0 ] && { echo "start-dockerd: dockerd is up"; exit 0; }
+		[ "$rc" = 2 ] && die "dockerd (pid $old_pid) is running but 'docker info' does not answer after ${TIMEOUT}s; see $LOG"
+		echo "start-dockerd: dockerd (pid $old_pid) exited; starting a new one"
 	fi
 	rm -f "$PIDFILE"
 fi
@@ -65,7 +74,7 @@ fi
 start_dockerd() {
 	echo "=== $(date -u '+%Y-%m-%dT%H:%M:%SZ') start-dockerd: dockerd $*" >>"$LOG"
 	# shellcheck disable=SC2086  # NEXUS_DOCKERD_ARGS is a list of flags
-	setsid dockerd "$@" ${NEXUS_DOCKERD_ARGS:-} </dev/null >>"$LOG" 2>&1 &
+	setsid dockerd "$@" ${NEXUS_DOCKERD_ARGS:-} </dev/null >>"$LOG" 2>&1 9>&- &
 	DOCKERD_PID=$!
 }
 

@@ -36,6 +36,7 @@ RECORDED_SETTINGS = (
     "random_page_cost",
     "max_parallel_workers_per_gather",
 )
+HIDDEN = "hidden"
 # Parameters that are part of where the server is, not options worth showing in a URL.
 _NOT_IN_URL = {"user", "password", "host", "port", "dbname", "connect_timeout", "options"}
 
@@ -306,7 +307,12 @@ class Database:
                     "plans will show no I/O timings"
                 )
         preloaded = settings["shared_preload_libraries"].replace(" ", "").split(",")
-        if "pg_stat_statements" not in preloaded:
+        if settings["shared_preload_libraries"] == HIDDEN:
+            self.notes.append(
+                "this role may not read shared_preload_libraries (pg_read_all_settings): "
+                "statement statistics may be unavailable"
+            )
+        elif "pg_stat_statements" not in preloaded:
             self.notes.append(
                 "pg_stat_statements is not preloaded on this server: "
                 "statement statistics are unavailable"
@@ -319,11 +325,13 @@ class Database:
 
     @staticmethod
     def _read_settings(session: psycopg.Connection[Any]) -> dict[str, str]:
+        """The recorded settings; those this role may not read are "hidden"."""
         rows = session.execute(
-            "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name",
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
             [list(RECORDED_SETTINGS)],
         ).fetchall()
-        return {name: value for name, value in rows}
+        visible = dict(rows)
+        return {name: visible.get(name, HIDDEN) for name in RECORDED_SETTINGS}
 
     def _session_connection(self) -> psycopg.Connection[Any]:
         self._require_running()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import BackendUnavailable
@@ -37,17 +38,23 @@ PING_TIMEOUT_S = 3
 def docker_client() -> docker.DockerClient:
     """A client for the configured engine, or BackendUnavailable saying why there is none."""
     import docker
+    from docker.constants import MINIMUM_DOCKER_API_VERSION
     from docker.errors import DockerException
 
+    _check_local_socket()
+    # Ping with a fixed API version first: a client that negotiates its version connects in
+    # its constructor, and leaks its socket when that fails.
+    probe = docker.from_env(version=MINIMUM_DOCKER_API_VERSION, timeout=PING_TIMEOUT_S)
     try:
-        client = docker.from_env(timeout=PING_TIMEOUT_S)
-        client.ping()
+        probe.ping()
+        return docker.from_env(timeout=PING_TIMEOUT_S)
     except DockerException as error:
         raise BackendUnavailable(
             f"Docker not reachable: {_short_reason(error)}",
             fix="start the Docker engine, or use backend='embedded'",
         ) from None
-    return client
+    finally:
+        probe.close()
 
 
 def start_docker(image: str, *, pull: bool) -> Provisioned:
@@ -56,12 +63,15 @@ def start_docker(image: str, *, pull: bool) -> Provisioned:
     from testcontainers.community.postgres import PostgresContainer
 
     client = docker_client()
-    remove_leftover_containers(client)
-    if not pull and not image_is_local(client, image):
-        raise BackendUnavailable(
-            f"Docker image {image!r} is not present locally",
-            fix=f"run `docker pull {image}` or set NEXUS_PG_IMAGE to a local image",
-        )
+    try:
+        remove_leftover_containers(client)
+        if not pull and not image_is_local(client, image):
+            raise BackendUnavailable(
+                f"Docker image {image!r} is not present locally",
+                fix=f"run `docker pull {image}` or set NEXUS_PG_IMAGE to a local image",
+            )
+    finally:
+        client.close()
 
     password = secrets.token_urlsafe(24)
     owner = owner_identity()
@@ -103,6 +113,32 @@ def start_docker(image: str, *, pull: bool) -> Provisioned:
         description=f"container {container.get_wrapped_container().short_id} from {image}",
         _stop=stop,
     )
+
+
+def _check_local_socket() -> None:
+    """Fail fast, and without docker-py (which leaks the socket), when a local engine is absent."""
+    docker_host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not docker_host.startswith("unix://"):
+        return
+    path = docker_host.removeprefix("unix://")
+    fix = "start the Docker engine, or use backend='embedded'"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(PING_TIMEOUT_S)
+        try:
+            probe.connect(path)
+        except FileNotFoundError:
+            raise BackendUnavailable(f"Docker not reachable: no Docker socket at {path}", fix=fix) from None
+        except ConnectionRefusedError:
+            raise BackendUnavailable(
+                f"Docker not reachable: nothing answers on {path}", fix=fix
+            ) from None
+        except PermissionError:
+            raise BackendUnavailable(
+                f"Docker not reachable: permission denied on {path}",
+                fix="add your user to the docker group, or use backend='embedded'",
+            ) from None
+        except OSError as error:
+            raise BackendUnavailable(f"Docker not reachable: {path}: {error.strerror}", fix=fix) from None
 
 
 def image_is_local(client: docker.DockerClient, image: str) -> bool:
@@ -149,13 +185,5 @@ def _engine_is_local() -> bool:
 
 
 def _short_reason(error: BaseException) -> str:
-    """The useful last part of a docker-py error, on one line."""
-    text = " ".join(str(error).split())
-    for marker in ("FileNotFoundError", "ConnectionRefusedError", "PermissionError"):
-        if marker in text:
-            return {
-                "FileNotFoundError": "no Docker socket",
-                "ConnectionRefusedError": "connection refused by the Docker socket",
-                "PermissionError": "permission denied on the Docker socket",
-            }[marker] + (f" ({os.environ['DOCKER_HOST']})" if "DOCKER_HOST" in os.environ else "")
-    return text[:300] or type(error).__name__
+    """A docker-py error on one line, without its long wrapping."""
+    return " ".join(str(error).split())[:300] or type(error).__name__

@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -78,7 +79,7 @@ def start_embedded(data_root: Path) -> Provisioned:
     clusters.mkdir(parents=True, exist_ok=True)
     remove_leftover_clusters(clusters)
 
-    user = _server_user()
+    user = server_user()
     cluster = Path(tempfile.mkdtemp(prefix=f"pg-{os.getpid()}-", dir=clusters))
     if user is not None:
         # The server user must be able to reach its data directory inside.
@@ -97,11 +98,11 @@ def _start_cluster(cluster: Path, user: str | None) -> Provisioned:
     password = secrets.token_urlsafe(24)
     for directory in (data, socket_dir):
         directory.mkdir(mode=0o700, exist_ok=True)
-        _give_to(directory, user)
+        give_to(directory, user)
     pwfile = cluster / "pwfile"
     pwfile.write_text(password)
     pwfile.chmod(0o600)
-    _give_to(pwfile, user)
+    give_to(pwfile, user)
     bin_dir = binaries_dir()
     try:
         _run(
@@ -132,8 +133,8 @@ def _start_cluster(cluster: Path, user: str | None) -> Provisioned:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            user=user,
             start_new_session=True,
+            **as_user(user),
         )
     try:
         _wait_until_ready(process, data, cluster / "server.log")
@@ -247,7 +248,7 @@ def _socket_dir(cluster: Path) -> Path:
     return short
 
 
-def _server_user() -> str | None:
+def server_user() -> str | None:
     """The OS user the server runs as: ourselves, or `embedded_postgres` when we are root."""
     if os.geteuid() != 0:
         return None
@@ -272,7 +273,18 @@ def _make_traversable(path: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
-def _give_to(path: Path, user: str | None) -> None:
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that drop to `user` entirely: uid, gid and no root groups.
+
+    Dropping only the uid would keep gid 0, and a directory's group bits would then apply.
+    """
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def give_to(path: Path, user: str | None) -> None:
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -281,7 +293,7 @@ def _give_to(path: Path, user: str | None) -> None:
 def _run(command: list[str], *, user: str | None) -> str:
     try:
         result = subprocess.run(
-            command, capture_output=True, text=True, check=True, user=user, timeout=120
+            command, capture_output=True, text=True, check=True, timeout=120, **as_user(user)
         )
     except FileNotFoundError as error:
         raise BackendUnavailable(

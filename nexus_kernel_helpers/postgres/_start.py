@@ -66,6 +66,7 @@ def start_database(
     url: str | None = None,
     image: str | None = None,
     reuse: bool = True,
+    make_current: bool = True,
     settings: Settings | None = None,
 ) -> Database:
     """Start (or reuse) the kernel's PostgreSQL database and return it.
@@ -74,7 +75,8 @@ def start_database(
     embedded), "embedded", "docker" or "url"; it defaults to NEXUS_PG_BACKEND. Calling again
     returns the running database when it answers the same request, so re-running a cell is
     cheap; a different request stops the old one first. `reuse=False` always starts a new
-    database, which becomes the current one; the previous one keeps running until stopped.
+    database, which becomes the current one (unless `make_current=False`, e.g. for a second
+    server to compare with); the previous one keeps running until stopped.
     """
     config = settings if settings is not None else load_settings()
     choice = backend if backend is not None else config.pg_backend
@@ -93,7 +95,8 @@ def start_database(
             running.stop()
         provisioned, reason = _provision(request, config)
         db = Database(provisioned, reason=reason)
-        _current.database, _current.request = db, request
+        if make_current:
+            _current.database, _current.request = db, request
         return db
 
 

@@ -1,0 +1,117 @@
+"""The embedded backend: settings, isolation, stop, and leftovers of killed kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+import nexus_kernel_helpers as nx
+
+
+def test_server_has_the_workbook_settings(embedded_db: nx.Database) -> None:
+    assert embedded_db.backend == "embedded"
+    assert embedded_db.server_version.startswith("18.")
+    assert embedded_db.server_settings["shared_preload_libraries"] == "pg_stat_statements"
+    assert embedded_db.server_settings["track_io_timing"] == "on"
+    assert embedded_db.has_statements
+    calls = embedded_db.query("select count(*) from pg_stat_statements").scalar()
+    assert calls >= 1
+
+
+def test_server_listens_on_no_tcp_port_and_needs_its_password(embedded_db: nx.Database) -> None:
+    assert embedded_db.query("show listen_addresses").scalar() == ""
+    import psycopg
+
+    host = embedded_db.sqlalchemy_url.query["host"]
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(host=host, user="postgres", password="wrong", dbname="postgres")
+
+
+def postmaster_of(db: nx.Database) -> psutil.Process:
+    """The server process behind an embedded database (the parent of our backend)."""
+    backend = psutil.Process(int(db.query("select pg_backend_pid()").scalar()))
+    return backend.parent()
+
+
+def _postgres_pids() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"}
+
+
+def test_stop_leaves_no_process_and_no_files(data_dir: Path) -> None:
+    before = _postgres_pids()
+    db = nx.start_database("embedded", reuse=False, settings=nx.Settings(data_dir=data_dir))
+    postmaster = postmaster_of(db)
+    pid = postmaster.pid
+    cluster = Path(postmaster.cwd()).parent
+    assert (cluster / "owner.json").is_file()
+    assert _postgres_pids() - before
+    db.stop()
+    assert not psutil.pid_exists(pid)
+    assert _postgres_pids() - before == set()
+    assert not cluster.exists()
+    db.stop()  # idempotent
+    with pytest.raises(nx.DatabaseError, match=r"the embedded database is stopped; start one"):
+        db.query("select 1")
+
+
+KERNEL = textwrap.dedent(
+    """
+    import json, sys, time
+    import psutil
+    import nexus_kernel_helpers as nx
+    db = nx.start_database("embedded")
+    db.query("create table mine (who text)")
+    db.query("insert into mine values (:who)", {"who": sys.argv[1]})
+    rows = [r[0] for r in db.query("select who from mine").rows]
+    postmaster = psutil.Process(db.query("select pg_backend_pid()").scalar()).parent()
+    print(json.dumps({"rows": rows, "pid": postmaster.pid, "data": postmaster.cwd()}), flush=True)
+    if sys.argv[2] == "wait":
+        time.sleep(600)
+    """
+)
+
+
+def _kernel(name: str, mode: str, data_dir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "NEXUS_DATA_DIR": str(data_dir)}
+    return subprocess.Popen(
+        [sys.executable, "-c", KERNEL, name, mode], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_two_kernels_starting_at_once_get_separate_servers(tmp_path: Path) -> None:
+    kernels = [_kernel(name, "exit", tmp_path) for name in ("alice", "bob")]
+    outputs = [json.loads(k.communicate(timeout=60)[0]) for k in kernels]
+    assert [k.returncode for k in kernels] == [0, 0]
+    assert outputs[0]["rows"] == ["alice"]
+    assert outputs[1]["rows"] == ["bob"]
+    assert outputs[0]["data"] != outputs[1]["data"]
+    # Interpreter exit stopped both servers and removed their clusters.
+    assert not any(psutil.pid_exists(o["pid"]) for o in outputs)
+    assert list((tmp_path / "clusters").iterdir()) == []
+
+
+def test_next_start_removes_the_cluster_of_a_killed_kernel(tmp_path: Path) -> None:
+    kernel = _kernel("doomed", "wait", tmp_path)
+    assert kernel.stdout is not None
+    orphan = json.loads(kernel.stdout.readline())
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait(10)
+    kernel.stdout.close()
+    assert psutil.pid_exists(orphan["pid"]), "postgres should outlive a killed kernel"
+    leftover = Path(orphan["data"]).parent
+    assert leftover.exists()
+
+    db = nx.start_database("embedded", reuse=False, settings=nx.Settings(data_dir=tmp_path))
+    try:
+        assert not psutil.pid_exists(orphan["pid"])
+        assert not leftover.exists()
+    finally:
+        db.stop()

@@ -1,0 +1,39 @@
+"""Helpers the tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import nexus_kernel_helpers as nx
+from nexus_kernel_helpers.errors import BackendUnavailable
+from nexus_kernel_helpers.postgres._docker import docker_client, image_is_local
+
+# Read at import, before any test clears the environment: CI sets these for the Docker tests.
+TEST_IMAGE = os.environ.get("NEXUS_PG_IMAGE", "nexus-postgres-test:15")
+REQUIRE_DOCKER = os.environ.get("NEXUS_REQUIRE_DOCKER") == "1"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def require_docker() -> None:
+    """Skip (or fail, when NEXUS_REQUIRE_DOCKER=1) unless Docker and the test image are here."""
+    try:
+        client = docker_client()
+        present = image_is_local(client, TEST_IMAGE)
+        client.close()
+    except BackendUnavailable as error:
+        reason = str(error)
+    else:
+        if present:
+            return
+        reason = f"image {TEST_IMAGE!r} not built (scripts/build-test-image.sh)"
+    if REQUIRE_DOCKER:
+        pytest.fail(f"Docker is required here (NEXUS_REQUIRE_DOCKER=1): {reason}")
+    pytest.skip(f"Docker not available: {reason}")
+
+
+def revealed_url(db: nx.Database) -> str:
+    """The database's real URL, password included: for tests of the url backend."""
+    return db.sqlalchemy_url.render_as_string(hide_password=False)

@@ -1,0 +1,17 @@
+import nexus_kernel_helpers as nx
+
+
+def test_all_is_sorted_and_lists_every_public_name() -> None:
+    public = {
+        name
+        for name, value in vars(nx).items()
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith(nx.__name__)
+    }
+    public |= {"load_ipython_extension"}
+    assert nx.__all__ == sorted(nx.__all__)
+    assert set(nx.__all__) == public
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in nx.__all__:
+        assert getattr(nx, name) is not None
