@@ -72,7 +72,9 @@ def text_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain-text table with aligned columns, for terminals and text/plain output."""
     cells = [list(columns)] + [[cell_text(value) for value in row] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = [" | ".join(value.ljust(width) for value, width in zip(line, widths, strict=True))
-             for line in cells]
+    lines = [
+        " | ".join(value.ljust(width) for value, width in zip(line, widths, strict=True))
+        for line in cells
+    ]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import psutil
@@ -62,15 +62,19 @@ class StartupReport:
 def run_startup_benchmarks(*, runs: int = 5, docker: bool = False) -> StartupReport:
     """Measure start-up, interleaving baseline and embedded runs so both see the same machine."""
     report = StartupReport(runs=runs)
-    before = _postgres_processes()
+    scratch = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
+    scratch.chmod(0o755)
+    settings = replace(load_settings(), data_dir=scratch / "data")
     baseline, cold, reuse, stop = [], [], [], []
     for _ in range(runs):
-        baseline.append(_timed(_bare_server_first_query))
+        baseline.append(_timed(lambda: _bare_server_first_query(scratch)))
         started = time.perf_counter()
-        db = start_database("embedded", reuse=False)
+        db = start_database("embedded", reuse=False, settings=settings)
         db.query("SELECT 1")
         cold.append((time.perf_counter() - started) * 1000)
-        reuse.append(_timed(lambda: start_database("embedded").query("SELECT 1")))
+        reuse.append(
+            _timed(lambda: start_database("embedded", settings=settings).query("SELECT 1"))
+        )
         stop.append(_timed(db.stop))
     report.add("baseline_initdb_pg_ctl", baseline)
     report.add("embedded_cold_start", cold)
@@ -78,16 +82,16 @@ def run_startup_benchmarks(*, runs: int = 5, docker: bool = False) -> StartupRep
     report.add("embedded_stop", stop)
     if docker:
         docker_start, docker_stop = [], []
-        image = load_settings().pg_image
         for _ in range(runs):
             started = time.perf_counter()
-            db = start_database("docker", image=image, reuse=False)
+            db = start_database("docker", reuse=False, settings=settings)
             db.query("SELECT 1")
             docker_start.append((time.perf_counter() - started) * 1000)
             docker_stop.append(_timed(db.stop))
         report.add("docker_cold_start", docker_start)
         report.add("docker_stop", docker_stop)
-    report.leftover_processes = len(_postgres_processes() - before)
+    report.leftover_processes = len(_postgres_processes_under(scratch))
+    shutil.rmtree(scratch, ignore_errors=True)
     return report
 
 
@@ -97,10 +101,10 @@ def _timed(action: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _bare_server_first_query() -> None:
+def _bare_server_first_query(scratch: Path) -> None:
     """initdb, pg_ctl start -w, connect and SELECT 1, then stop and delete: the baseline."""
     user = server_user()
-    root = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="bare-", dir=scratch))
     root.chmod(0o755)
     data, sockets = root / "data", root / "run"
     try:
@@ -110,23 +114,45 @@ def _bare_server_first_query() -> None:
         bin_dir = binaries_dir()
         subprocess.run(
             [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-            check=True, capture_output=True, **as_user(user),
+            check=True,
+            capture_output=True,
+            **as_user(user),
         )
         options = f"-c listen_addresses='' -c unix_socket_directories={sockets}"
         subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-o", options,
-             "-l", str(data / "log"), "start"],
-            check=True, capture_output=True, **as_user(user),
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-o",
+                options,
+                "-l",
+                str(data / "log"),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            **as_user(user),
         )
         with psycopg.connect(host=str(sockets), user="postgres", dbname="postgres") as conn:
             conn.execute("SELECT 1")
         subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            check=True, capture_output=True, **as_user(user),
+            check=True,
+            capture_output=True,
+            **as_user(user),
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _postgres_processes() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"}
+def _postgres_processes_under(scratch: Path) -> list[int]:
+    """Server processes still running from this benchmark's directories."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres" and str(scratch) in " ".join(
+            process.info["cmdline"] or []
+        ):
+            found.append(process.pid)
+    return found

@@ -66,3 +66,7 @@ def _bench(runs: int, docker: bool, json_path: Path | None) -> int:
     if json_path is not None:
         json_path.write_text(report.to_json())
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 from .errors import ConfigurationError
 
@@ -80,7 +80,7 @@ def load_settings(
     defaults = Settings()
     data_dir = merged.get("NEXUS_DATA_DIR", "").strip()
     return Settings(
-        pg_backend=cast(BackendChoice, backend),
+        pg_backend=backend,
         database_url=merged.get("NEXUS_DATABASE_URL", "").strip() or None,
         pg_image=merged.get("NEXUS_PG_IMAGE", "").strip() or DEFAULT_PG_IMAGE,
         data_dir=Path(data_dir).expanduser() if data_dir else defaults.data_dir,

@@ -46,15 +46,25 @@ def run_checks(settings: Settings | None = None) -> list[Check]:
     """Check Python, packages, Docker, the embedded binaries, the default backend, the key."""
     config = settings if settings is not None else load_settings()
     checks = [
-        Check("python", sys.version_info >= (3, 11), f"{platform.python_version()} ({sys.executable})", True),
+        Check(
+            "python",
+            sys.version_info >= (3, 11),
+            f"{platform.python_version()} ({sys.executable})",
+            True,
+        ),
         _packages(),
     ]
     docker = _docker(config.pg_image)
     embedded = _embedded()
     checks += [docker, embedded, _default_backend(config, docker, embedded)]
     checks.append(
-        Check("api key", config.has_api_key, "ANTHROPIC_API_KEY is set" if config.has_api_key
-              else "not set: Nexus answers only from recorded transcripts or the offline advisor")
+        Check(
+            "api key",
+            config.has_api_key,
+            "ANTHROPIC_API_KEY is set"
+            if config.has_api_key
+            else "not set: Nexus answers only from recorded transcripts or the offline advisor",
+        )
     )
     return checks
 
@@ -105,7 +115,9 @@ def _default_backend(config: Settings, docker: Check, embedded: Check) -> Check:
     if choice == "embedded":
         return Check("backend", embedded.ok, f"embedded: {embedded.detail}", True)
     if docker.ok:
-        return Check("backend", True, f"auto would choose docker ({config.pg_image}): Docker answers", True)
+        return Check(
+            "backend", True, f"auto would choose docker ({config.pg_image}): Docker answers", True
+        )
     return Check(
         "backend",
         embedded.ok,

@@ -22,16 +22,16 @@ __all__ = ["NexusMagics"]
 
 
 @magics_class
-class NexusMagics(Magics):  # type: ignore[misc]
+class NexusMagics(Magics):
     """The workbook's magics; registered by `%load_ext nexus_kernel_helpers`."""
 
-    @magic_arguments()  # type: ignore[untyped-decorator]
+    @magic_arguments()
     @argument("action", choices=["start", "status", "stop"], help="what to do")
     @argument("--backend", choices=BACKENDS, help="where PostgreSQL comes from")
     @argument("--url", help="server URL for backend 'url' (better: NEXUS_DATABASE_URL)")
     @argument("--image", help="Docker image for backend 'docker'")
     @argument("--new", action="store_true", help="start a new database even if one runs")
-    @line_magic  # type: ignore[untyped-decorator]
+    @line_magic
     def nexus_db(self, line: str) -> None:
         """Start, show or stop the kernel's database."""
         args = parse_argstring(self.nexus_db, line)
@@ -45,15 +45,15 @@ class NexusMagics(Magics):  # type: ignore[misc]
             db.stop()
             display(db)
 
-    @magic_arguments()  # type: ignore[untyped-decorator]
+    @magic_arguments()
     @argument("--max-rows", type=int, default=10_000, help="fetch at most this many rows")
     @argument("--show", type=int, default=DISPLAY_ROWS, help="show at most this many rows")
     @argument("-o", "--out", help="also store the result in this variable")
-    @cell_magic  # type: ignore[untyped-decorator]
+    @cell_magic
     def sql(self, line: str, cell: str) -> QueryResult:
         """Run the cell's SQL on the kernel's database; `:name` binds the variable `name`."""
         args = parse_argstring(self.sql, line)
-        namespace: dict[str, Any] = self.shell.user_ns
+        namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         names = placeholder_names(cell)
         missing = [name for name in names if name not in namespace]
         if missing:

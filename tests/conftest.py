@@ -20,9 +20,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
-) -> Iterator[None]:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
     """No NEXUS_/ANTHROPIC_ settings from the machine, no stray .env, our own data dir."""
     for name in list(os.environ):
         if name.startswith(("NEXUS_", "ANTHROPIC_")):
@@ -32,16 +30,13 @@ def isolated_env(
     monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("NEXUS_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
-    yield
 
 
 @pytest.fixture(scope="session")
 def embedded_db(data_dir: Path) -> Iterator[nx.Database]:
     """A real embedded PostgreSQL 18 shared by the tests that only read or clean up."""
     settings = nx.Settings(data_dir=data_dir)
-    db = nx.start_database(
-        "embedded", reuse=False, make_current=False, settings=settings
-    )
+    db = nx.start_database("embedded", reuse=False, make_current=False, settings=settings)
     yield db
     db.stop()
 
@@ -51,8 +46,6 @@ def docker_db(data_dir: Path) -> Iterator[nx.Database]:
     """A real PostgreSQL container from the locally built test image."""
     require_docker()
     settings = nx.Settings(data_dir=data_dir, pg_image=TEST_IMAGE)
-    db = nx.start_database(
-        "docker", reuse=False, make_current=False, settings=settings
-    )
+    db = nx.start_database("docker", reuse=False, make_current=False, settings=settings)
     yield db
     db.stop()

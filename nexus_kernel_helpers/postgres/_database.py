@@ -13,7 +13,7 @@ from psycopg import errors as pg_errors
 
 from .. import _html
 from ..errors import ConfigurationError, DatabaseError, QueryError
-from ._conninfo import redact
+from ._conninfo import build_conninfo, redact
 from ._placeholders import BoundQuery, bind_named
 from ._provisioned import Backend, Provisioned
 from ._result import DISPLAY_ROWS, QueryResult
@@ -108,14 +108,14 @@ class Database:
         """A new psycopg connection to this database; the caller closes it."""
         self._require_running()
         try:
-            return psycopg.connect(
-                **{
+            conninfo = build_conninfo(
+                {
                     "connect_timeout": str(CONNECT_TIMEOUT_S),
                     "application_name": APPLICATION_NAME,
                     **self._params,
-                },
-                autocommit=autocommit,
+                }
             )
+            return psycopg.connect(conninfo, autocommit=autocommit)
         except psycopg.OperationalError as error:
             raise DatabaseError(
                 f"can't connect to {self.url}: {self._clean(error)}",
@@ -182,9 +182,7 @@ class Database:
             raise ConfigurationError(f"max_rows must be 0 or more, not {max_rows!r}")
         bound = bind_named(sql) if params is not None else None
         started = time.perf_counter()
-        columns, rows, total, status = self._run(
-            sql, bound, params or {}, max_rows=max_rows
-        )
+        columns, rows, total, status = self._run(sql, bound, params or {}, max_rows=max_rows)
         return QueryResult(
             sql=sql,
             columns=columns,
@@ -231,9 +229,7 @@ class Database:
             except psycopg.Error as error:
                 raise self._query_error(error, sql, bound) from None
 
-    def _query_error(
-        self, error: psycopg.Error, sql: str, bound: BoundQuery | None
-    ) -> QueryError:
+    def _query_error(self, error: psycopg.Error, sql: str, bound: BoundQuery | None) -> QueryError:
         diag = error.diag
         position: int | None = None
         if diag.statement_position:
@@ -287,7 +283,8 @@ class Database:
                     " EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')"
                 )
                 row = cursor.fetchone()
-                assert row is not None
+                if row is None:  # pragma: no cover - a SELECT without FROM returns one row
+                    raise DatabaseError("the server returned no identity row")
                 version, self.server_version_num, self.database_name, self.has_statements = row
                 self.server_version = str(version).split()[0]
                 if not self._provisioned.owns_server:
@@ -372,6 +369,4 @@ class Database:
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
-        return (
-            f"<Database {self.backend} PostgreSQL {self.server_version} {self.url} {state}>"
-        )
+        return f"<Database {self.backend} PostgreSQL {self.server_version} {self.url} {state}>"

@@ -80,7 +80,9 @@ def start_docker(image: str, *, pull: bool) -> Provisioned:
             image, username="nexus", password=password, dbname="workbook", driver="psycopg"
         )
         .with_command(SERVER_ARGS)
-        .with_kwargs(labels={LABEL: "1", **{f"{LABEL}.owner-{k}": str(v) for k, v in owner.items()}})
+        .with_kwargs(
+            labels={LABEL: "1", **{f"{LABEL}.owner-{k}": str(v) for k, v in owner.items()}}
+        )
     )
     local_engine = _engine_is_local()
     if local_engine:
@@ -127,7 +129,9 @@ def _check_local_socket() -> None:
         try:
             probe.connect(path)
         except FileNotFoundError:
-            raise BackendUnavailable(f"Docker not reachable: no Docker socket at {path}", fix=fix) from None
+            raise BackendUnavailable(
+                f"Docker not reachable: no Docker socket at {path}", fix=fix
+            ) from None
         except ConnectionRefusedError:
             raise BackendUnavailable(
                 f"Docker not reachable: nothing answers on {path}", fix=fix
@@ -138,7 +142,9 @@ def _check_local_socket() -> None:
                 fix="add your user to the docker group, or use backend='embedded'",
             ) from None
         except OSError as error:
-            raise BackendUnavailable(f"Docker not reachable: {path}: {error.strerror}", fix=fix) from None
+            raise BackendUnavailable(
+                f"Docker not reachable: {path}: {error.strerror}", fix=fix
+            ) from None
 
 
 def image_is_local(client: docker.DockerClient, image: str) -> bool:

@@ -260,7 +260,9 @@ def server_user() -> str | None:
     if not (install / "bin" / "postgres").stat().st_mode & stat.S_IXOTH:
         _make_traversable(install)
         for path in install.rglob("*"):
-            extra = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() or os.access(path, os.X_OK) else 0)
+            extra = stat.S_IROTH | (
+                stat.S_IXOTH if path.is_dir() or os.access(path, os.X_OK) else 0
+            )
             path.chmod(path.stat().st_mode | extra)
     return SERVER_USER_WHEN_ROOT
 
@@ -274,7 +276,7 @@ def _make_traversable(path: Path) -> None:
 
 
 def as_user(user: str | None) -> dict[str, Any]:
-    """subprocess arguments that drop to `user` entirely: uid, gid and no root groups.
+    """Arguments for `subprocess` that drop to `user` entirely: uid, gid and no root groups.
 
     Dropping only the uid would keep gid 0, and a directory's group bits would then apply.
     """
@@ -292,7 +294,7 @@ def give_to(path: Path, user: str | None) -> None:
 
 def _run(command: list[str], *, user: str | None) -> str:
     try:
-        result = subprocess.run(
+        result: subprocess.CompletedProcess[str] = subprocess.run(
             command, capture_output=True, text=True, check=True, timeout=120, **as_user(user)
         )
     except FileNotFoundError as error:

@@ -1,4 +1,4 @@
-"""`:name` placeholders, as in SQLAlchemy's `text()`, turned into bound psycopg parameters.
+r"""`:name` placeholders, as in SQLAlchemy's `text()`, turned into bound psycopg parameters.
 
 The scanner knows enough SQL to leave alone what is not a placeholder: string literals
 ('...', E'...'), quoted identifiers, dollar-quoted bodies, comments, `::` casts, and `\\:`
@@ -89,7 +89,7 @@ def bind_named(sql: str) -> BoundQuery:
     return BoundQuery(sql, "".join(out), tuple(names), tuple(anchors))
 
 
-def _literal_end(sql: str, start: int) -> int:
+def _literal_end(sql: str, start: int) -> int:  # noqa: PLR0911 - one return per token kind
     """End of the literal, quoted identifier or comment starting at `start`, else `start`."""
     char = sql[start]
     if char == "'" or (char in "eE" and sql.startswith("'", start + 1) and _word_start(sql, start)):

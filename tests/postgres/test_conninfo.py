@@ -10,7 +10,10 @@ from nexus_kernel_helpers.postgres._conninfo import mask_url, parse_url, redact
         ("postgresql://u:S3cr3t@h:5432/d", "postgresql://u:***@h:5432/d"),
         ("postgresql+psycopg://u:S3cr3t@h/d", "postgresql+psycopg://u:***@h/d"),
         ("host=h user=u password=S3cr3t dbname=d", "host=h user=u password=*** dbname=d"),
-        ("postgresql://h/d?password=S3cr3t&sslmode=require", "postgresql://h/d?password=***&sslmode=require"),
+        (
+            "postgresql://h/d?password=S3cr3t&sslmode=require",
+            "postgresql://h/d?password=***&sslmode=require",
+        ),
         ("postgresql://u@h/d", "postgresql://u@h/d"),
     ],
 )

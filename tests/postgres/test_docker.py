@@ -41,7 +41,8 @@ def test_port_is_published_on_loopback_only(docker_db: nx.Database) -> None:
     client = docker_client()
     try:
         (container,) = [
-            c for c in client.containers.list(filters={"label": LABEL})
+            c
+            for c in client.containers.list(filters={"label": LABEL})
             if str(docker_db.sqlalchemy_url.port) in json.dumps(c.ports)
         ]
         bindings = container.ports["5432/tcp"]

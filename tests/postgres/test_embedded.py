@@ -30,7 +30,7 @@ def test_server_listens_on_no_tcp_port_and_needs_its_password(embedded_db: nx.Da
     assert embedded_db.query("show listen_addresses").scalar() == ""
     import psycopg
 
-    host = embedded_db.sqlalchemy_url.query["host"]
+    host = str(embedded_db.sqlalchemy_url.query["host"])
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(host=host, user="postgres", password="wrong", dbname="postgres")
 
@@ -38,7 +38,9 @@ def test_server_listens_on_no_tcp_port_and_needs_its_password(embedded_db: nx.Da
 def postmaster_of(db: nx.Database) -> psutil.Process:
     """The server process behind an embedded database (the parent of our backend)."""
     backend = psutil.Process(int(db.query("select pg_backend_pid()").scalar()))
-    return backend.parent()
+    parent = backend.parent()
+    assert parent is not None
+    return parent
 
 
 def _postgres_pids() -> set[int]:

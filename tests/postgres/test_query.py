@@ -71,7 +71,8 @@ def test_html_shows_n_of_m_rows_and_escapes_values(embedded_db: nx.Database) -> 
     )
     html = result._repr_html_()
     parsed = parse(html)
-    assert "script" not in parsed.tags and "b" not in parsed.tags
+    assert "script" not in parsed.tags
+    assert "b" not in parsed.tags
     assert parsed.headers == ["<b>col</b>", "g"]
     assert parsed.cells.count("<script>alert(1)</script>") == 20
     assert parsed.notes[0].startswith("showing 20 of 30 rows")
@@ -153,5 +154,6 @@ def test_engine_and_connect_reach_the_same_database(embedded_db: nx.Database) ->
         via_engine = connection.execute(sqlalchemy.text("select current_database()")).scalar()
     with embedded_db.connect() as connection:
         via_psycopg = connection.execute("select current_database()").fetchone()
-    assert via_engine == via_psycopg[0] if via_psycopg else False
+    assert via_psycopg is not None
+    assert via_engine == via_psycopg[0]
     assert embedded_db.database_name == via_engine

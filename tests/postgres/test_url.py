@@ -100,10 +100,9 @@ def test_foreign_server_notes_what_this_role_lacks(embedded_db: nx.Database) -> 
     embedded_db.query("create role limited login password 'limitedpw'")
     embedded_db.query("alter role limited set track_io_timing = off")
     try:
-        url = (
-            embedded_db.sqlalchemy_url.set(username="limited", password="limitedpw")
-            .render_as_string(hide_password=False)
-        )
+        url = embedded_db.sqlalchemy_url.set(
+            username="limited", password="limitedpw"
+        ).render_as_string(hide_password=False)
         db = nx.start_database("url", url=url, reuse=False)
         try:
             assert db.server_settings["track_io_timing"] == "off"
