@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +15,24 @@ import nexus_kernel_helpers as nx
 from .support import TEST_IMAGE, require_docker
 
 
+def _scratch_dir() -> Iterator[Path]:
+    # Not under pytest's tmp root: pytest makes that 0700 again whenever a run starts, and the
+    # embedded server's unprivileged user (when tests run as root) must traverse its parents.
+    path = Path(tempfile.mkdtemp(prefix="nexus-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir() -> Iterator[Path]:
     """One workbook data directory for the run, apart from any real user's."""
-    return tmp_path_factory.mktemp("nexus-data")
+    yield from _scratch_dir()
+
+
+@pytest.fixture
+def fresh_data_dir() -> Iterator[Path]:
+    """A data directory of this test's own, for tests about what other clusters leave."""
+    yield from _scratch_dir()
 
 
 @pytest.fixture(autouse=True)

@@ -64,6 +64,7 @@ def start_docker(image: str, *, pull: bool) -> Provisioned:
 
     client = docker_client()
     try:
+        _skip_unavailable_reaper(client)
         remove_leftover_containers(client)
         if not pull and not image_is_local(client, image):
             raise BackendUnavailable(
@@ -158,6 +159,17 @@ def image_is_local(client: docker.DockerClient, image: str) -> bool:
     except DockerException as error:
         raise BackendUnavailable(f"Docker failed: {_short_reason(error)}") from None
     return True
+
+
+def _skip_unavailable_reaper(client: docker.DockerClient) -> None:
+    """Turn Ryuk off when its image is not local: pulling it fails offline, and we reap anyway."""
+    from testcontainers.core.config import testcontainers_config
+
+    if testcontainers_config.ryuk_disabled:
+        return
+    if not image_is_local(client, testcontainers_config.ryuk_image):
+        testcontainers_config.ryuk_disabled = True
+        _log.info("Ryuk image not local: leftover containers are removed by the next start")
 
 
 def remove_leftover_containers(client: docker.DockerClient) -> list[str]:

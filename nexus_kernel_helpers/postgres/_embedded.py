@@ -183,6 +183,8 @@ def _wait_until_ready(process: subprocess.Popen[bytes], data: Path, log: Path) -
 
 def _shut_down(pid: int, process: subprocess.Popen[bytes] | None = None) -> None:
     """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL; reap our own child."""
+    if process is not None and process.poll() is not None:
+        return  # already exited (and now reaped)
     try:
         target = psutil.Process(pid)
     except psutil.NoSuchProcess:

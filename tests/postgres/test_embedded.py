@@ -88,8 +88,8 @@ def _kernel(name: str, mode: str, data_dir: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_two_kernels_starting_at_once_get_separate_servers(tmp_path: Path) -> None:
-    kernels = [_kernel(name, "exit", tmp_path) for name in ("alice", "bob")]
+def test_two_kernels_starting_at_once_get_separate_servers(fresh_data_dir: Path) -> None:
+    kernels = [_kernel(name, "exit", fresh_data_dir) for name in ("alice", "bob")]
     outputs = [json.loads(k.communicate(timeout=60)[0]) for k in kernels]
     assert [k.returncode for k in kernels] == [0, 0]
     assert outputs[0]["rows"] == ["alice"]
@@ -97,11 +97,11 @@ def test_two_kernels_starting_at_once_get_separate_servers(tmp_path: Path) -> No
     assert outputs[0]["data"] != outputs[1]["data"]
     # Interpreter exit stopped both servers and removed their clusters.
     assert not any(psutil.pid_exists(o["pid"]) for o in outputs)
-    assert list((tmp_path / "clusters").iterdir()) == []
+    assert list((fresh_data_dir / "clusters").iterdir()) == []
 
 
-def test_next_start_removes_the_cluster_of_a_killed_kernel(tmp_path: Path) -> None:
-    kernel = _kernel("doomed", "wait", tmp_path)
+def test_next_start_removes_the_cluster_of_a_killed_kernel(fresh_data_dir: Path) -> None:
+    kernel = _kernel("doomed", "wait", fresh_data_dir)
     assert kernel.stdout is not None
     orphan = json.loads(kernel.stdout.readline())
     kernel.send_signal(signal.SIGKILL)
@@ -111,7 +111,7 @@ def test_next_start_removes_the_cluster_of_a_killed_kernel(tmp_path: Path) -> No
     leftover = Path(orphan["data"]).parent
     assert leftover.exists()
 
-    db = nx.start_database("embedded", reuse=False, settings=nx.Settings(data_dir=tmp_path))
+    db = nx.start_database("embedded", reuse=False, settings=nx.Settings(data_dir=fresh_data_dir))
     try:
         assert not psutil.pid_exists(orphan["pid"])
         assert not leftover.exists()

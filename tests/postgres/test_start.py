@@ -63,3 +63,27 @@ def test_context_manager_stops_the_database() -> None:
     with nx.start_database("embedded", reuse=False) as db:
         assert db.query("select 2").scalar() == 2
     assert not db.is_running
+
+
+def test_a_dead_server_is_one_line_and_the_next_start_replaces_it() -> None:
+    import signal
+
+    import psutil
+
+    db = nx.start_database("embedded", reuse=False)
+    backend = psutil.Process(int(db.query("select pg_backend_pid()").scalar()))
+    postmaster = backend.parent()
+    assert postmaster is not None
+    postmaster.send_signal(signal.SIGQUIT)  # immediate shutdown, as if the server crashed
+    postmaster.wait(10)
+    with pytest.raises(nx.DatabaseError) as caught:
+        db.query("select 1")
+    assert str(caught.value).count("\n") == 0
+    assert "check that the server is still running" in str(caught.value)
+    replacement = nx.start_database("embedded")
+    try:
+        assert replacement is not db
+        assert replacement.query("select 1").scalar() == 1
+    finally:
+        replacement.stop()
+        db.stop()
