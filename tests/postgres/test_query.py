@@ -157,3 +157,14 @@ def test_engine_and_connect_reach_the_same_database(embedded_db: nx.Database) ->
     assert via_psycopg is not None
     assert via_engine == via_psycopg[0]
     assert embedded_db.database_name == via_engine
+
+
+def test_a_script_of_statements_returns_the_last_result(embedded_db: nx.Database) -> None:
+    result = embedded_db.query(
+        "create temp table script_probe (x int); "
+        "insert into script_probe values (1), (2); "
+        "select x from script_probe order by x"
+    )
+    assert result.rows == [(1,), (2,)]
+    assert result.status == "SELECT 2"
+    embedded_db.query("drop table script_probe")
