@@ -6,6 +6,7 @@ traceback (IPython calls `_render_traceback_`), but it is still raised, so "Run 
 
     NexusError
     ├── ConfigurationError      a bad setting or argument (backend name, URL, ...)
+    ├── SandboxRefusal          the sandbox will not run a statement; says which rule and why
     └── DatabaseError           the database could not do what was asked
         ├── BackendUnavailable  a backend cannot run here (no Docker, no image, ...)
         └── QueryError          the server rejected a statement; carries position and caret
@@ -19,6 +20,7 @@ __all__ = [
     "DatabaseError",
     "NexusError",
     "QueryError",
+    "SandboxRefusal",
 ]
 
 
@@ -40,6 +42,15 @@ class NexusError(Exception):
 
 class ConfigurationError(NexusError):
     """A setting or argument has a value the workbook cannot use."""
+
+
+class SandboxRefusal(NexusError):
+    """The sandbox refused a statement: `statement_type` names it, `reason` says why."""
+
+    def __init__(self, statement_type: str, reason: str, *, fix: str | None = None) -> None:
+        self.statement_type = statement_type
+        self.reason = reason
+        super().__init__(f"{statement_type} refused: {reason}", fix=fix)
 
 
 class DatabaseError(NexusError):

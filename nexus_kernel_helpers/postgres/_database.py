@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -57,6 +58,8 @@ class Database:
         self._engine: sqlalchemy.Engine | None = None
         self._stopped = False
         self._session: psycopg.Connection[Any] | None = None
+        self._kept: dict[str, psycopg.Connection[Any]] = {}
+        self._borrow_locks: dict[str, threading.Lock] = {}
         try:
             self._prepare()
         except BaseException:
@@ -88,6 +91,11 @@ class Database:
         return f"postgresql://{netloc}/{quote(params.get('dbname', ''), safe='')}{query}"
 
     @property
+    def owns_server(self) -> bool:
+        """Whether the workbook started this server (and may change its settings and roles)."""
+        return self._provisioned.owns_server
+
+    @property
     def is_running(self) -> bool:
         """Whether the database was not stopped."""
         return not self._stopped
@@ -104,23 +112,42 @@ class Database:
 
     # -- connections -----------------------------------------------------------------------
 
-    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-        """A new psycopg connection to this database; the caller closes it."""
+    def connect(
+        self, *, autocommit: bool = False, user: str | None = None, password: str | None = None
+    ) -> psycopg.Connection[Any]:
+        """A new psycopg connection to this database; the caller closes it.
+
+        `user` and `password` log in as another role (the sandbox's least-privilege role).
+        """
         self._require_running()
+        params = {"connect_timeout": str(CONNECT_TIMEOUT_S), "application_name": APPLICATION_NAME}
+        params.update(self._params)
+        if user is not None:
+            params.update(user=user, password=password or "")
         try:
-            conninfo = build_conninfo(
-                {
-                    "connect_timeout": str(CONNECT_TIMEOUT_S),
-                    "application_name": APPLICATION_NAME,
-                    **self._params,
-                }
-            )
-            return psycopg.connect(conninfo, autocommit=autocommit)
+            return psycopg.connect(build_conninfo(params), autocommit=autocommit)
         except psycopg.OperationalError as error:
             raise DatabaseError(
-                f"can't connect to {self.url}: {self._clean(error)}",
+                f"can't connect to {self.url}: {self._clean(error, password)}",
                 fix="check the URL and that the server is running",
             ) from None
+
+    @contextmanager
+    def borrowed(
+        self, key: str, open_connection: Callable[[], psycopg.Connection[Any]]
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """Lend the connection kept under `key`, opening it first if it is missing or broken.
+
+        One borrower at a time per key; the connections are closed at `stop()`.
+        """
+        with self._lock:
+            lock = self._borrow_locks.setdefault(key, threading.Lock())
+        with lock:
+            self._require_running()
+            connection = self._kept.get(key)
+            if connection is None or connection.closed or connection.broken:
+                connection = self._kept[key] = open_connection()
+            yield connection
 
     @property
     def sqlalchemy_url(self) -> sqlalchemy.URL:
@@ -253,9 +280,11 @@ class Database:
             if self._stopped:
                 return
             self._stopped = True
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            for connection in [self._session, *self._kept.values()]:
+                if connection is not None:
+                    connection.close()
+            self._session = None
+            self._kept.clear()
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
@@ -343,10 +372,10 @@ class Database:
                 fix="start one with nx.start_database() or %nexus_db start",
             )
 
-    def _clean(self, error: BaseException | str) -> str:
+    def _clean(self, error: BaseException | str, *more_secrets: str | None) -> str:
         """An error as one line, with every secret this database knows masked."""
         text = " ".join(str(error).split())
-        return redact(text, [self._params.get("password")])
+        return redact(text, [self._params.get("password"), *more_secrets])
 
     # -- display ---------------------------------------------------------------------------
 

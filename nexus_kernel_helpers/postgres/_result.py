@@ -20,7 +20,9 @@ class QueryResult:
     """Rows a statement returned (up to `max_rows`), or the status of one that returns none.
 
     `total_rows` counts every row the statement returned or affected, so a display can say
-    "showing 20 of 1,234 rows" and `truncated` can say that `max_rows` cut the fetch.
+    "showing 20 of 1,234 rows" and `truncated` can say that `max_rows` cut the fetch. Where the
+    fetch stopped early without counting the rest (the sandbox), `total_known` is false and
+    `total_rows` is a lower bound.
     """
 
     sql: str
@@ -30,6 +32,7 @@ class QueryResult:
     status: str
     elapsed_ms: float
     display_rows: int = DISPLAY_ROWS
+    total_known: bool = True
 
     @property
     def returns_rows(self) -> bool:
@@ -66,6 +69,11 @@ class QueryResult:
         if not self.returns_rows:
             return f"{self.status} ({self.elapsed_ms:.1f} ms)"
         shown = min(len(self.rows), self.display_rows)
+        if not self.total_known:
+            return (
+                f"showing {shown:,} of more than {len(self.rows):,} rows "
+                f"(stopped at max_rows) · {self.elapsed_ms:.1f} ms"
+            )
         line = f"showing {shown:,} of {self.total_rows:,} rows"
         if self.truncated:
             line += f" (fetched the first {len(self.rows):,}: max_rows)"
