@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import sandbox
 from .config import Settings, load_settings
 from .errors import (
     BackendUnavailable,
@@ -18,6 +19,7 @@ from .errors import (
     DatabaseError,
     NexusError,
     QueryError,
+    SandboxRefusal,
 )
 from .postgres import Database, QueryResult, current_database, start_database
 
@@ -29,10 +31,12 @@ __all__ = [
     "NexusError",
     "QueryError",
     "QueryResult",
+    "SandboxRefusal",
     "Settings",
     "current_database",
     "load_ipython_extension",
     "load_settings",
+    "sandbox",
     "start_database",
 ]
 

@@ -38,6 +38,7 @@ RECORDED_SETTINGS = (
     "max_parallel_workers_per_gather",
 )
 HIDDEN = "hidden"
+_IN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 # Parameters that are part of where the server is, not options worth showing in a URL.
 _NOT_IN_URL = {"user", "password", "host", "port", "dbname", "connect_timeout", "options"}
 
@@ -147,7 +148,13 @@ class Database:
             connection = self._kept.get(key)
             if connection is None or connection.closed or connection.broken:
                 connection = self._kept[key] = open_connection()
-            yield connection
+            try:
+                yield connection
+            finally:
+                # A borrower that left a transaction open would hold its locks until the
+                # idle timeout: give the connection back clean.
+                if not connection.closed and connection.info.transaction_status in _IN_TRANSACTION:
+                    connection.rollback()
 
     @property
     def sqlalchemy_url(self) -> sqlalchemy.URL:
