@@ -42,11 +42,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _lab(notebooks: Path | None, extra: list[str]) -> int:
-    """Replace this process with JupyterLab on the notebooks folder (embedded by default)."""
+    """Replace this process with JupyterLab on the notebooks folder.
+
+    The embedded backend is the default there, unless the environment or a `.env` file (in the
+    notebooks folder, where kernels start, or here) already chooses a backend or a URL.
+    """
     folder = notebooks or (Path("notebooks") if Path("notebooks").is_dir() else Path.cwd())
-    os.environ.setdefault("NEXUS_PG_BACKEND", "embedded")
+    if not _chooses_backend([folder / ".env", Path(".env")]):
+        os.environ["NEXUS_PG_BACKEND"] = "embedded"
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder.resolve()}"]
     os.execv(sys.executable, command + extra)  # noqa: S606 - our own interpreter and module
+
+
+def _chooses_backend(env_files: list[Path]) -> bool:
+    from .config import read_env_file
+
+    names = {"NEXUS_PG_BACKEND", "NEXUS_DATABASE_URL"}
+    if names & set(os.environ):
+        return True
+    return any(names & set(read_env_file(path)) for path in env_files if path.is_file())
 
 
 def _doctor() -> int:

@@ -58,7 +58,7 @@ def test_sql_options_cap_rows_and_store_the_result(
     )
     assert shell.user_ns["squares"] is result
     assert len(result.rows) == 50
-    assert "showing 5 of 80 rows (fetched the first 50: max_rows)" in result._repr_html_()
+    assert "showing 5 of more than 50 rows (stopped at max_rows)" in result._repr_html_()
 
 
 def test_sql_names_a_missing_variable(shell: InteractiveShell, started: nx.Database) -> None:

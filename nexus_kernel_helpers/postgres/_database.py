@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -18,11 +19,13 @@ from ._conninfo import build_conninfo, redact
 from ._placeholders import BoundQuery, bind_named
 from ._provisioned import Backend, Provisioned
 from ._result import DISPLAY_ROWS, QueryResult
+from ._statements import returns_rows
 
 if TYPE_CHECKING:
     import sqlalchemy
 
 DEFAULT_MAX_ROWS = 10_000
+_STREAM_CHUNK = 1_000
 CONNECT_TIMEOUT_S = 10
 APPLICATION_NAME = "nexus-workbook"
 
@@ -38,9 +41,42 @@ RECORDED_SETTINGS = (
     "max_parallel_workers_per_gather",
 )
 HIDDEN = "hidden"
+_FAILED_TRANSACTION = psycopg.pq.TransactionStatus.INERROR
 _IN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
-# Parameters that are part of where the server is, not options worth showing in a URL.
-_NOT_IN_URL = {"user", "password", "host", "port", "dbname", "connect_timeout", "options"}
+# Connection parameters a displayed URL may show besides user, host, port and database:
+# an allow-list, so that no secret-bearing parameter (sslpassword, ...) is ever shown.
+_SHOWN_IN_URL = ("sslmode", "target_session_attrs", "gssencmode", "channel_binding")
+_SECRET_PARAMS = ("password", "sslpassword")
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    total: int
+    status: str
+    total_known: bool = True
+
+
+def _stream(
+    cursor: psycopg.Cursor[Any], text: str, values: Mapping[str, object] | None, max_rows: int
+) -> _Fetched:
+    """Stream rows up to `max_rows`; stopping early cancels the rest on the server."""
+    rows: list[tuple[Any, ...]] = []
+    more = False
+    stream = cast(Generator[Any, None, None], cursor.stream(text, values, size=_STREAM_CHUNK))
+    try:
+        for row in stream:
+            if len(rows) >= max_rows:
+                more = True
+                break
+            rows.append(row)
+    finally:
+        stream.close()
+    columns = tuple(column.name for column in cursor.description or ())
+    if more:
+        return _Fetched(columns, rows, len(rows) + 1, f"SELECT {len(rows)}+", total_known=False)
+    return _Fetched(columns, rows, len(rows), cursor.statusmessage or f"SELECT {len(rows)}")
 
 
 class Database:
@@ -81,7 +117,7 @@ class Database:
         user = quote(params.get("user", ""), safe="")
         secret = ":***" if params.get("password") else ""
         host, port = params.get("host", ""), params.get("port", "")
-        extra = {k: v for k, v in params.items() if k not in _NOT_IN_URL}
+        extra = {k: params[k] for k in _SHOWN_IN_URL if k in params}
         if host.startswith("/"):
             extra = {"host": host, **({"port": port} if port not in ("", "5432") else {}), **extra}
             netloc = f"{user}{secret}@" if user else ""
@@ -164,7 +200,10 @@ class Database:
         params = self._params
         host = params.get("host")
         socket = host is not None and host.startswith("/")
-        query = {k: v for k, v in params.items() if k not in _NOT_IN_URL or k == "options"}
+        # SQLAlchemy masks the password when showing a URL, but not other secrets: those go
+        # to the engine as connect_args instead.
+        left_out = {"user", "password", "host", "port", "dbname", *_SECRET_PARAMS}
+        query = {k: v for k, v in params.items() if k not in left_out}
         if socket:
             query["host"] = host or ""
         return sqlalchemy.URL.create(
@@ -185,10 +224,11 @@ class Database:
             if self._engine is None:
                 import sqlalchemy
 
+                secrets = {k: v for k, v in self._params.items() if k in _SECRET_PARAMS[1:]}
                 self._engine = sqlalchemy.create_engine(
                     self.sqlalchemy_url,
                     pool_pre_ping=True,
-                    connect_args={"application_name": APPLICATION_NAME},
+                    connect_args={"application_name": APPLICATION_NAME, **secrets},
                 )
             return self._engine
 
@@ -204,8 +244,11 @@ class Database:
     ) -> QueryResult:
         """Run `sql` in autocommit mode; `:name` placeholders take their values from `params`.
 
-        Values are always sent as bound parameters. At most `max_rows` rows are fetched; the
-        result still knows how many there were. Errors raise `QueryError` with the position.
+        Values are always sent as bound parameters. A single statement that returns rows is
+        streamed and stops after `max_rows` rows, so a huge result costs neither memory nor
+        time (the result then says there were more); a script of several statements returns
+        the last result whole. Errors raise `QueryError` with the position; a transaction the
+        notebook opened and an error broke is rolled back, so the next query runs.
         """
         if params is not None and not isinstance(params, Mapping):
             raise ConfigurationError(
@@ -216,15 +259,16 @@ class Database:
             raise ConfigurationError(f"max_rows must be 0 or more, not {max_rows!r}")
         bound = bind_named(sql) if params is not None else None
         started = time.perf_counter()
-        columns, rows, total, status = self._run(sql, bound, params or {}, max_rows=max_rows)
+        fetched = self._run(sql, bound, params or {}, max_rows=max_rows)
         return QueryResult(
             sql=sql,
-            columns=columns,
-            rows=rows,
-            total_rows=total,
-            status=status,
+            columns=fetched.columns,
+            rows=fetched.rows,
+            total_rows=fetched.total,
+            status=fetched.status,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             display_rows=display_rows,
+            total_known=fetched.total_known,
         )
 
     def _run(
@@ -234,24 +278,25 @@ class Database:
         params: Mapping[str, object] | None = None,
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
-    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], int, str]:
-        """Execute on the session; return columns, rows, total row count and status."""
+    ) -> _Fetched:
+        """Execute on the session; stream a lone row-returning statement, else fetch."""
         text = bound.psycopg_text if bound is not None else sql
         values = bound.values(params or {}) if bound is not None else None
         with self._lock:
             session = self._session_connection()
             try:
                 with session.cursor() as cursor:
+                    if returns_rows(bound.server_text if bound is not None else sql):
+                        return _stream(cursor, text, values, max_rows)
                     cursor.execute(text, values)
                     while cursor.nextset():
                         pass
                     if cursor.description is None:
-                        return (), [], max(cursor.rowcount, 0), cursor.statusmessage or ""
+                        status = cursor.statusmessage or ""
+                        return _Fetched((), [], max(cursor.rowcount, 0), status)
                     columns = tuple(column.name for column in cursor.description)
                     rows = cursor.fetchmany(max_rows) if max_rows else []
-                    return columns, rows, cursor.rowcount, cursor.statusmessage or ""
-            except pg_errors.QueryCanceled as error:
-                raise self._query_error(error, sql, bound) from None
+                    return _Fetched(columns, rows, cursor.rowcount, cursor.statusmessage or "")
             except psycopg.OperationalError as error:
                 if session.broken or session.closed:
                     self._session = None
@@ -265,6 +310,11 @@ class Database:
 
     def _query_error(self, error: psycopg.Error, sql: str, bound: BoundQuery | None) -> QueryError:
         diag = error.diag
+        hint = self._clean(diag.message_hint) if diag.message_hint else None
+        session = self._session
+        if session is not None and session.info.transaction_status == _FAILED_TRANSACTION:
+            session.rollback()
+            hint = " ".join(filter(None, [hint, "The open transaction was rolled back."]))
         position: int | None = None
         if diag.statement_position:
             position = int(diag.statement_position)
@@ -272,11 +322,7 @@ class Database:
                 position = bound.original_position(position)
         message = diag.message_primary or str(error).splitlines()[0]
         return QueryError(
-            self._clean(message),
-            sql=sql,
-            position=position,
-            sqlstate=diag.sqlstate,
-            hint=self._clean(diag.message_hint) if diag.message_hint else None,
+            self._clean(message), sql=sql, position=position, sqlstate=diag.sqlstate, hint=hint
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -333,7 +379,8 @@ class Database:
         if settings["track_io_timing"] != "on":
             try:
                 session.execute("SET track_io_timing = on")
-                self._params["options"] = "-c track_io_timing=on"
+                options = self._params.get("options", "")
+                self._params["options"] = f"{options} -c track_io_timing=on".strip()
             except pg_errors.InsufficientPrivilege:
                 self.notes.append(
                     "track_io_timing is off and this role may not turn it on: "
@@ -382,7 +429,8 @@ class Database:
     def _clean(self, error: BaseException | str, *more_secrets: str | None) -> str:
         """An error as one line, with every secret this database knows masked."""
         text = " ".join(str(error).split())
-        return redact(text, [self._params.get("password"), *more_secrets])
+        known = [self._params.get(name) for name in _SECRET_PARAMS]
+        return redact(text, [*known, *more_secrets])
 
     # -- display ---------------------------------------------------------------------------
 

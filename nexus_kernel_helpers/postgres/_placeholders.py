@@ -28,6 +28,14 @@ class BoundQuery:
     # Sorted (server offset, original offset) pairs where the two texts realign.
     anchors: tuple[tuple[int, int], ...]
 
+    @property
+    def server_text(self) -> str:
+        """The text as the server receives it, with `$1`, `$2`, ... for the placeholders."""
+        text = self.psycopg_text
+        for index, name in enumerate(self.names, start=1):
+            text = text.replace(f"%({name})s", f"${index}")
+        return text.replace("%%", "%")
+
     def original_position(self, server_position: int) -> int:
         """Map a 1-based position the server reported to a 1-based position in `original`."""
         offset = server_position - 1
@@ -75,7 +83,7 @@ def bind_named(sql: str) -> BoundQuery:
             anchors.append((server_offset, i))
         elif char == ":" and sql.startswith("::", i):
             emit("::", "::", 2)
-        elif char == ":" and (match := _NAME.match(sql, i + 1)):
+        elif char == ":" and _may_start_placeholder(sql, i) and (match := _NAME.match(sql, i + 1)):
             name = match.group()
             if name not in names:
                 names.append(name)
@@ -131,6 +139,11 @@ def _quoted_end(sql: str, quote_at: int, quote: str, *, backslashes: bool) -> in
         else:
             i += 1
     return len(sql)
+
+
+def _may_start_placeholder(sql: str, index: int) -> bool:
+    """A colon right after a name or number is a slice (`a[lo:hi]`), not a placeholder."""
+    return index == 0 or not (sql[index - 1].isalnum() or sql[index - 1] in "_$")
 
 
 def _word_start(sql: str, index: int) -> bool:

@@ -35,11 +35,6 @@ class Provisioned:
     def __post_init__(self) -> None:
         atexit.register(self.stop)
 
-    @property
-    def password(self) -> str | None:
-        """The server password, for redacting messages."""
-        return self.params.get("password")
-
     def stop(self) -> None:
         """Stop the server if the workbook started it; idempotent."""
         if self._stopped:

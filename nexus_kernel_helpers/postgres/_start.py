@@ -27,10 +27,15 @@ class _Request:
     url: str | None
     image: str
 
+    @property
+    def wanted(self) -> BackendChoice:
+        """The backend this request needs; "auto" without a URL takes whatever runs."""
+        return "url" if self.url and self.backend in ("auto", "url") else self.backend
+
     def is_met_by(self, started: _Request, db: Database) -> bool:
-        if self.backend == "auto" and self.url is None:
+        if self.wanted == "auto":
             return True
-        if self.backend not in ("auto", db.backend):
+        if self.wanted != db.backend:
             return False
         if db.backend == "url":
             return self.url == started.url

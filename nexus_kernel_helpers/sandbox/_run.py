@@ -216,11 +216,8 @@ def _bind(sql_text: str, params: Mapping[str, object] | None) -> _Bound:
     bound = bind_named(sql_text)
     if not bound.names:
         return _Bound(sql_text, sql_text, sql_text, None, None)
-    server_text = bound.psycopg_text
-    for index, name in enumerate(bound.names, start=1):
-        server_text = server_text.replace(f"%({name})s", f"${index}")
-    server_text = server_text.replace("%%", "%")
-    return _Bound(sql_text, server_text, bound.psycopg_text, bound.values(params or {}), bound)
+    values = bound.values(params or {})
+    return _Bound(sql_text, bound.server_text, bound.psycopg_text, values, bound)
 
 
 def _transaction(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,31 @@ def test_auto_picks_docker_when_it_answers(monkeypatch: pytest.MonkeyPatch) -> N
         assert db.reason == f"Docker answers: using Docker image {TEST_IMAGE}"
     finally:
         db.stop()
+
+
+def test_auto_falls_back_when_a_tcp_engine_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{closed_port}")
+    db = nx.start_database(reuse=False)
+    try:
+        assert db.backend == "embedded"
+        assert db.reason.startswith("Docker not reachable: nothing answers at tcp://127.0.0.1:")
+    finally:
+        db.stop()
+
+
+def test_ctrl_c_during_a_container_start_leaves_no_container(data_dir: Path) -> None:
+    require_docker()
+    before = set(_our_containers())
+    timer = threading.Timer(0.3, signal.raise_signal, [signal.SIGINT])
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        nx.start_database(
+            "docker", reuse=False, settings=nx.Settings(data_dir=data_dir, pg_image=TEST_IMAGE)
+        )
+    timer.cancel()
+    assert set(_our_containers()) - before == set()

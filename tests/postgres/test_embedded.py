@@ -117,3 +117,26 @@ def test_next_start_removes_the_cluster_of_a_killed_kernel(fresh_data_dir: Path)
         assert not leftover.exists()
     finally:
         db.stop()
+
+
+def test_a_data_dir_others_may_write_is_refused(fresh_data_dir: Path) -> None:
+    shared = fresh_data_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(nx.ConfigurationError, match=r"owned or writable by another user"):
+        nx.start_database("embedded", reuse=False, settings=nx.Settings(data_dir=shared))
+
+
+def test_leftover_cleanup_deletes_only_what_it_made(fresh_data_dir: Path, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    forged = fresh_data_dir / "clusters" / "pg-1-forged"
+    forged.mkdir(parents=True)
+    (forged / "socket-dir").write_text(str(canary))
+    (forged / "owner.json").write_text(json.dumps({"pid": 1, "started": 0}))
+    db = nx.start_database("embedded", reuse=False, settings=nx.Settings(data_dir=fresh_data_dir))
+    try:
+        assert not forged.exists()
+        assert canary.is_dir()
+    finally:
+        db.stop()

@@ -23,6 +23,8 @@ def test_names_become_psycopg_placeholders_in_order_of_first_use() -> None:
         "select 1::int",
         "select '{1,2}'::int[]",
         "select \\:not",
+        "select a[lo:hi] from t",
+        "select a[1:hi] from t",
     ],
 )
 def test_literals_comments_casts_and_escapes_are_not_placeholders(sql: str) -> None:

@@ -58,11 +58,35 @@ def test_named_placeholders_are_bound_not_interpolated(embedded_db: nx.Database)
     assert result.rows == [(hostile, True)]
 
 
-def test_max_rows_caps_the_fetch_but_counts_everything(embedded_db: nx.Database) -> None:
+def test_max_rows_stops_the_fetch(embedded_db: nx.Database) -> None:
     result = embedded_db.query("select g from generate_series(1, 1000) g", max_rows=100)
     assert len(result.rows) == 100
-    assert result.total_rows == 1000
     assert result.truncated
+    assert not result.total_known
+    assert "showing 20 of more than 100 rows (stopped at max_rows)" in result._repr_html_()
+    whole = embedded_db.query("select g from generate_series(1, 100) g", max_rows=100)
+    assert (len(whole.rows), whole.total_rows, whole.truncated) == (100, 100, False)
+
+
+def test_a_huge_result_costs_no_memory_beyond_the_cap(embedded_db: nx.Database) -> None:
+    import gc
+
+    import psutil
+
+    gc.collect()
+    process = psutil.Process()
+    before = process.memory_info().rss
+    result = embedded_db.query(
+        "select g, repeat('x', 100) from generate_series(1, 3000000) g", max_rows=10
+    )
+    grown = process.memory_info().rss - before
+    assert len(result.rows) == 10
+    assert grown < 50 * 1024 * 1024, f"RSS grew by {grown / 1e6:.0f} MB"
+    busy = embedded_db.query(
+        "select count(*) from pg_stat_activity where state = 'active'"
+        " and query like 'select g, repeat%'"
+    )
+    assert busy.scalar() == 0
 
 
 def test_html_shows_n_of_m_rows_and_escapes_values(embedded_db: nx.Database) -> None:
@@ -120,6 +144,21 @@ def test_error_position_counts_from_the_original_text_with_placeholders(
         "LINE 1: select :first_value, nme",
         "                             ^",
     ]
+
+
+def test_a_failed_transaction_is_rolled_back_so_the_next_query_runs(
+    embedded_db: nx.Database,
+) -> None:
+    embedded_db.query("begin")
+    with pytest.raises(nx.QueryError, match=r"The open transaction was rolled back"):
+        embedded_db.query("select 1/0")
+    assert embedded_db.query("select 3").scalar() == 3
+    embedded_db.query("create table after_rollback (x int)")  # autocommit again: visible
+    with embedded_db.connect() as other:
+        assert other.execute("select to_regclass('after_rollback') is not null").fetchone() == (
+            True,
+        )
+    embedded_db.query("drop table after_rollback")
 
 
 def test_hint_is_shown(embedded_db: nx.Database) -> None:

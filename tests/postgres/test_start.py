@@ -87,3 +87,17 @@ def test_a_dead_server_is_one_line_and_the_next_start_replaces_it() -> None:
     finally:
         replacement.stop()
         db.stop()
+
+
+def test_a_url_is_not_answered_by_the_running_embedded_database(embedded_db: nx.Database) -> None:
+    from ..support import revealed_url
+
+    first = nx.start_database("embedded", reuse=False)
+    second = nx.start_database(url=revealed_url(embedded_db))
+    try:
+        assert second.backend == "url"
+        assert nx.start_database(url=revealed_url(embedded_db)) is second
+        assert nx.start_database() is second
+    finally:
+        second.stop()
+        first.stop()

@@ -53,6 +53,19 @@ def test_password_appears_in_no_repr_html_or_status(
         assert ":***@" in db.url
 
 
+def test_secret_parameters_are_never_shown(embedded_db: nx.Database) -> None:
+    url = revealed_url(embedded_db) + "&sslpassword=Ssl-S3cret&options=-csearch_path%3Dvictims"
+    db = nx.start_database("url", url=url, reuse=False)
+    try:
+        shown = [repr(db), db.url, db._repr_html_(), str(db.sqlalchemy_url), db.reason]
+        assert all("Ssl-S3cret" not in text for text in shown)
+        with db.connect() as connection:
+            # The user's own options survive alongside the ones the workbook adds.
+            assert connection.execute("show search_path").fetchone() == ("victims",)
+    finally:
+        db.stop()
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
