@@ -30,6 +30,20 @@ _ROLE_SETTINGS = {
     "idle_in_transaction_session_timeout": "60s",
 }
 
+_USER_SCHEMAS = """
+    SELECT nspname FROM pg_namespace
+    WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+"""
+_UNGRANTED = """
+    SELECT EXISTS (
+        SELECT FROM pg_namespace n
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+          AND (NOT has_schema_privilege(n.oid, 'USAGE')
+               OR EXISTS (SELECT FROM pg_class c
+                          WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+                            AND NOT has_table_privilege(c.oid, 'SELECT'))))
+"""
+
 _log = logging.getLogger(__name__)
 
 
@@ -42,9 +56,22 @@ def owner_connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
 
 @contextmanager
 def agent_connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
-    """A connection as the least-privilege role, or as the owner where none can be made."""
+    """A connection as the least-privilege role, or as the owner where none can be made.
+
+    Schemas and tables made since the role got its grants are granted before it reads.
+    """
     with db.borrowed("sandbox:agent", lambda: _open_as_agent(db)) as connection:
+        if connection.info.user == AGENT_ROLE and _misses_grants(connection):
+            with db.connect(autocommit=True) as owner:
+                _grant_reading(owner)
         yield connection
+
+
+def _misses_grants(agent: psycopg.Connection[Any]) -> bool:
+    """Whether some user table or schema is not readable by the agent yet."""
+    row = agent.execute(_UNGRANTED).fetchone()
+    agent.rollback()
+    return bool(row and row[0])
 
 
 def _open_as_agent(db: Database) -> psycopg.Connection[Any]:
@@ -92,11 +119,14 @@ def _prepare_role(owner: psycopg.Connection[Any], password: str, *, owns_server:
         # A read-only role could still create temporary tables through PUBLIC's grant.
         owner.execute(sql.SQL("REVOKE TEMP ON DATABASE {} FROM PUBLIC").format(database))
         owner.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(role))
-    schemas = owner.execute(
-        "SELECT nspname FROM pg_namespace"
-        " WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
-    ).fetchall()
-    for (schema_name,) in schemas:
+    _grant_reading(owner)
+
+
+def _grant_reading(owner: psycopg.Connection[Any]) -> None:
+    """SELECT on every table of every user schema, now and (for the owner's) in the future."""
+    role = sql.Identifier(AGENT_ROLE)
+    schemas = owner.execute(_USER_SCHEMAS)
+    for (schema_name,) in schemas.fetchall():
         schema = sql.Identifier(schema_name)
         owner.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role))
         owner.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, role))
