@@ -169,6 +169,27 @@ class Database:
                 fix="check the URL and that the server is running",
             ) from None
 
+    def client_env(self) -> dict[str, str]:
+        """Environment variables that point libpq tools (psql, pg_dump, pg_restore) here.
+
+        The password travels in PGPASSWORD, never on a command line. Merge it into a copy of
+        `os.environ` for a subprocess; never print it.
+        """
+        self._require_running()
+        names = {
+            "host": "PGHOST",
+            "port": "PGPORT",
+            "user": "PGUSER",
+            "password": "PGPASSWORD",
+            "dbname": "PGDATABASE",
+            "sslmode": "PGSSLMODE",
+            "options": "PGOPTIONS",
+        }
+        env = {names[k]: v for k, v in self._params.items() if k in names}
+        env["PGAPPNAME"] = APPLICATION_NAME
+        env["PGCONNECT_TIMEOUT"] = str(CONNECT_TIMEOUT_S)
+        return env
+
     @contextmanager
     def borrowed(
         self, key: str, open_connection: Callable[[], psycopg.Connection[Any]]

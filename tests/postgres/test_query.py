@@ -207,3 +207,20 @@ def test_a_script_of_statements_returns_the_last_result(embedded_db: nx.Database
     assert result.rows == [(1,), (2,)]
     assert result.status == "SELECT 2"
     embedded_db.query("drop table script_probe")
+
+
+def test_client_env_lets_psql_reach_the_database(embedded_db: nx.Database) -> None:
+    import os
+    import subprocess
+
+    from nexus_kernel_helpers.postgres._embedded import binaries_dir
+
+    env = {**os.environ, **embedded_db.client_env()}
+    outcome = subprocess.run(
+        [str(binaries_dir() / "psql"), "-XAtc", "select current_database()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert outcome.stdout.strip() == embedded_db.database_name
