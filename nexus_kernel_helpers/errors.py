@@ -9,15 +9,19 @@ traceback (IPython calls `_render_traceback_`), but it is still raised, so "Run 
     ├── SandboxRefusal          the sandbox will not run a statement; says which rule and why
     └── DatabaseError           the database could not do what was asked
         ├── BackendUnavailable  a backend cannot run here (no Docker, no image, ...)
+        ├── LoadError           loading a file failed and was rolled back; names file and line
         └── QueryError          the server rejected a statement; carries position and caret
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "BackendUnavailable",
     "ConfigurationError",
     "DatabaseError",
+    "LoadError",
     "NexusError",
     "QueryError",
     "SandboxRefusal",
@@ -59,6 +63,19 @@ class DatabaseError(NexusError):
 
 class BackendUnavailable(DatabaseError):
     """A PostgreSQL backend cannot run on this machine right now."""
+
+
+class LoadError(DatabaseError):
+    """A load failed and was rolled back: `path`, `line` (when known) and `server_message`."""
+
+    def __init__(self, path: Path, server_message: str, *, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.server_message = server_message
+        where = path.name if line is None else f"{path.name} line {line}"
+        super().__init__(
+            f"{where}: {server_message}; nothing was loaded (the load ran in one transaction)"
+        )
 
 
 class QueryError(DatabaseError):

@@ -26,20 +26,35 @@ class NexusMagics(Magics):
     """The workbook's magics; registered by `%load_ext nexus_kernel_helpers`."""
 
     @magic_arguments()
-    @argument("action", choices=["start", "status", "stop"], help="what to do")
+    @argument("action", choices=["start", "status", "reset", "stop"], help="what to do")
     @argument("--backend", choices=BACKENDS, help="where PostgreSQL comes from")
     @argument("--url", help="server URL for backend 'url' (better: NEXUS_DATABASE_URL)")
     @argument("--image", help="Docker image for backend 'docker'")
     @argument("--new", action="store_true", help="start a new database even if one runs")
+    @argument("--dataset", help="load a built-in dataset, e.g. shop")
+    @argument("--scale", type=float, default=0.01, help="dataset scale (1 = a million orders)")
+    @argument("--seed", type=int, default=42, help="dataset seed")
     @line_magic
     def nexus_db(self, line: str) -> None:
         """Start, show or stop the kernel's database."""
         args = parse_argstring(self.nexus_db, line)
         if args.action == "start":
-            db = start_database(args.backend, url=args.url, image=args.image, reuse=not args.new)
+            db = start_database(
+                args.backend,
+                url=args.url,
+                image=args.image,
+                reuse=not args.new,
+                dataset=args.dataset,
+                scale=args.scale,
+                seed=args.seed,
+            )
             display(db)
         elif args.action == "status":
             display(current_database())
+        elif args.action == "reset":
+            db = current_database()
+            db.reset()
+            display(db)
         else:
             db = current_database()
             db.stop()

@@ -86,3 +86,22 @@ def test_status_without_a_database_says_how_to_start_one(
     outcome = shell.run_cell("%nexus_db status")
     assert isinstance(outcome.error_in_exec, nx.DatabaseError)
     assert "start one with nx.start_database() or %nexus_db start" in capsys.readouterr().out
+
+
+def test_start_with_a_dataset_then_reset(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic(
+        "nexus_db", "start --backend embedded --new --dataset shop --scale 0.001 --seed 3"
+    )
+    db = nx.current_database()
+    try:
+        assert db.dataset is not None
+        assert db.dataset.scale == 0.001
+        before = db.query("select count(*) from orders").scalar()
+        db.query("truncate orders cascade")
+        shell.run_line_magic("nexus_db", "reset")
+        assert db.query("select count(*) from orders").scalar() == before
+        assert "nexus_shop" in capsys.readouterr().out
+    finally:
+        db.stop()

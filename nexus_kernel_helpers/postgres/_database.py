@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
 
@@ -23,6 +24,8 @@ from ._statements import returns_rows
 
 if TYPE_CHECKING:
     import sqlalchemy
+
+    from ..datasets import DatasetState, Description, LoadReport
 
 DEFAULT_MAX_ROWS = 10_000
 _STREAM_CHUNK = 1_000
@@ -89,6 +92,8 @@ class Database:
     def __init__(self, provisioned: Provisioned, *, reason: str) -> None:
         self._provisioned = provisioned
         self._params = dict(provisioned.params)
+        self.home_database = self._params.get("dbname", "")
+        self.dataset: DatasetState | None = None
         self.reason = reason
         self.notes: list[str] = []
         self._lock = threading.RLock()
@@ -168,6 +173,14 @@ class Database:
                 f"can't connect to {self.url}: {self._clean(error, password)}",
                 fix="check the URL and that the server is running",
             ) from None
+
+    def use_database(self, name: str) -> None:
+        """Point this object at another database of the same server (closing connections)."""
+        self._require_running()
+        with self._lock:
+            self._close_connections()
+            self._params["dbname"] = name
+            self.database_name = name
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point libpq tools (psql, pg_dump, pg_restore) here.
@@ -354,15 +367,64 @@ class Database:
             if self._stopped:
                 return
             self._stopped = True
-            for connection in [self._session, *self._kept.values()]:
-                if connection is not None:
-                    connection.close()
-            self._session = None
-            self._kept.clear()
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
+            self._close_connections()
         self._provisioned.stop()
+
+    def _close_connections(self) -> None:
+        for connection in [self._session, *self._kept.values()]:
+            if connection is not None:
+                connection.close()
+        self._session = None
+        self._kept.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def load_dataset(self, name: str, *, scale: float = 0.01, seed: int = 42) -> DatasetState:
+        """Load a built-in dataset (generated once per server, then cloned) and switch to it."""
+        from ..datasets import load_dataset
+
+        self.dataset = load_dataset(self, name, scale=scale, seed=seed)
+        return self.dataset
+
+    def reset(self) -> float:
+        """Back to the freshly loaded dataset: drop the working copy and clone it again (ms)."""
+        from ..datasets import reset_dataset
+
+        if self.dataset is None:
+            raise ConfigurationError(
+                "this database holds no dataset to reset to",
+                fix="start it with dataset='shop' (or call db.load_dataset('shop'))",
+            )
+        return reset_dataset(self, self.dataset)
+
+    def load_sql(self, path: str | Path) -> LoadReport:
+        """Load a plain SQL dump (COPY FROM stdin blocks included) in one transaction."""
+        from ..datasets import load_sql
+
+        return load_sql(self, path)
+
+    def load_dump(self, path: str | Path) -> LoadReport:
+        """Restore a pg_dump custom-format (or directory) archive in one transaction."""
+        from ..datasets import load_dump
+
+        return load_dump(self, path)
+
+    def load_csv(
+        self, path: str | Path, table: str, *, header: bool = True, delimiter: str = ","
+    ) -> LoadReport:
+        """COPY a CSV file into an existing table, streamed, in one transaction."""
+        from ..datasets import load_csv
+
+        return load_csv(self, path, table, header=header, delimiter=delimiter)
+
+    def describe(self) -> Description:
+        """Tables with row counts, sizes, columns, keys and indexes (rich display)."""
+        from ..datasets import describe
+
+        return describe(self)
 
     def __enter__(self) -> Database:
         return self
@@ -458,10 +520,18 @@ class Database:
     def status_fields(self) -> list[tuple[str, str]]:
         """What the status card shows, as (label, value) pairs."""
         statements = "created" if self.has_statements else "not available"
+        held = self.dataset
+        dataset = (
+            [("dataset", f"{held.name} scale {held.scale:g} seed {held.seed} (reset clones "
+              f"{held.template})")]
+            if held is not None
+            else []
+        )  # fmt: skip
         return [
             ("backend", f"{self.backend} ({self._provisioned.description})"),
             ("server", f"PostgreSQL {self.server_version}"),
             ("database", self.database_name),
+            *dataset,
             ("url", self.url),
             ("pg_stat_statements", statements),
             ("track_io_timing", self.server_settings.get("track_io_timing", "?")),

@@ -72,6 +72,9 @@ def start_database(
     image: str | None = None,
     reuse: bool = True,
     make_current: bool = True,
+    dataset: str | None = None,
+    scale: float = 0.01,
+    seed: int = 42,
     settings: Settings | None = None,
 ) -> Database:
     """Start (or reuse) the kernel's PostgreSQL database and return it.
@@ -82,6 +85,10 @@ def start_database(
     cheap; a different request stops the old one first. `reuse=False` always starts a new
     database, which becomes the current one (unless `make_current=False`, e.g. for a second
     server to compare with); the previous one keeps running until stopped.
+
+    `dataset` (e.g. "shop") loads a built-in dataset at `scale` (1 ≈ a million orders) from
+    `seed`: generated once per server into a template, then cloned, so later starts and
+    `db.reset()` take about a second. Asking a running database for another dataset loads it.
     """
     config = settings if settings is not None else load_settings()
     choice = backend if backend is not None else config.pg_backend
@@ -95,14 +102,27 @@ def start_database(
         running, started = _current.database, _current.request
         if reuse and running is not None and started is not None and running.is_running:
             if request.is_met_by(started, running) and running.ping():
+                _ensure_dataset(running, dataset, scale, seed)
                 return running
             _log.info("stopping the %s database to start the one asked for", running.backend)
             running.stop()
         provisioned, reason = _provision(request, config)
         db = Database(provisioned, reason=reason)
+        try:
+            _ensure_dataset(db, dataset, scale, seed)
+        except BaseException:
+            db.stop()
+            raise
         if make_current:
             _current.database, _current.request = db, request
         return db
+
+
+def _ensure_dataset(db: Database, dataset: str | None, scale: float, seed: int) -> None:
+    held = db.dataset
+    if dataset is None or (held and (held.name, held.scale, held.seed) == (dataset, scale, seed)):
+        return
+    db.load_dataset(dataset, scale=scale, seed=seed)
 
 
 def _provision(request: _Request, config: Settings) -> tuple[Provisioned, str]:
