@@ -28,7 +28,18 @@ from psycopg import sql
 from ..errors import ConfigurationError, DatabaseError
 from ..postgres._placeholders import bind_named
 
-__all__ = ["DATASET_DIR", "MAX_SCALE", "MIN_SCALE", "STAGES", "available_datasets", "generate"]
+__all__ = [
+    "DATASET_DIR",
+    "MAX_SCALE",
+    "MIN_SCALE",
+    "STAGES",
+    "Step",
+    "available_datasets",
+    "check_scale",
+    "check_seed",
+    "dataset_steps",
+    "generate",
+]
 
 DATASET_DIR = Path(__file__).parent
 MIN_SCALE = 0.001

@@ -22,10 +22,12 @@ from ..support import TEST_IMAGE, require_docker
 pytestmark = pytest.mark.docker
 
 
-def _our_containers() -> list[str]:
+def _our_containers(pid: int | None = None) -> list[str]:
+    """Workbook containers; with `pid`, only those that process owns."""
+    label = LABEL if pid is None else f"{LABEL}.owner-pid={pid}"
     client = docker_client()
     try:
-        return [c.id for c in client.containers.list(all=True, filters={"label": LABEL})]
+        return [c.id for c in client.containers.list(all=True, filters={"label": label})]
     finally:
         client.close()
 
@@ -56,11 +58,13 @@ def test_port_is_published_on_loopback_only(docker_db: nx.Database) -> None:
 def test_stop_removes_the_container(data_dir: Path) -> None:
     require_docker()
     settings = nx.Settings(data_dir=data_dir, pg_image=TEST_IMAGE)
-    before = set(_our_containers())
+    before = set(_our_containers(os.getpid()))
     db = nx.start_database("docker", reuse=False, settings=settings)
-    started = set(_our_containers()) - before
-    assert len(started) == 1
-    db.stop()
+    try:
+        started = set(_our_containers(os.getpid())) - before
+        assert len(started) == 1
+    finally:
+        db.stop()
     assert set(_our_containers()) & started == set()
 
 
@@ -165,7 +169,7 @@ def test_auto_falls_back_when_a_tcp_engine_does_not_answer(
 
 def test_ctrl_c_during_a_container_start_leaves_no_container(data_dir: Path) -> None:
     require_docker()
-    before = set(_our_containers())
+    before = set(_our_containers(os.getpid()))
     timer = threading.Timer(0.3, signal.raise_signal, [signal.SIGINT])
     timer.start()
     with pytest.raises(KeyboardInterrupt):
@@ -173,4 +177,4 @@ def test_ctrl_c_during_a_container_start_leaves_no_container(data_dir: Path) -> 
             "docker", reuse=False, settings=nx.Settings(data_dir=data_dir, pg_image=TEST_IMAGE)
         )
     timer.cancel()
-    assert set(_our_containers()) - before == set()
+    assert set(_our_containers(os.getpid())) - before == set()

@@ -28,6 +28,8 @@
 -- The anchor ("now" of the data) is 2026-01-01 00:00 UTC, epoch 1767225600; orders run from
 -- 2024-01-01 (epoch 1704067200), events from 2025-01-01.
 
+-- For this load only (SET LOCAL ends with the caller's transaction): JIT compiles for longer
+-- than it saves here, and 256MB keeps the orders' working set in memory up to scale 1.
 SET LOCAL jit = off;
 SET LOCAL work_mem = '256MB';
 SET LOCAL max_parallel_workers_per_gather = 0;
@@ -650,7 +652,7 @@ FROM (
 
 -- events ------------------------------------------------------------------------------------
 -- One year of an append-only activity log, numbered in time order. The busiest customers are
--- the busiest browsers (the same ranks as the orders); a quarter of the page views, product
+-- the busiest browsers (the same ranks as the orders); a third of the page views, product
 -- views and searches come from visitors who are not logged in.
 
 SELECT setseed(hashint8extended(:seed::bigint, 5) / 9223372036854775808.0);
