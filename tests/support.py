@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,10 @@ def require_docker() -> None:
 def revealed_url(db: nx.Database) -> str:
     """The database's real URL, password included: for tests of the url backend."""
     return db.sqlalchemy_url.render_as_string(hide_password=False)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (free at the moment of asking)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

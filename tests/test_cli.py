@@ -23,7 +23,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_doctor_reports_every_check_and_never_the_key() -> None:
-    key = "sk-ant-api03-doctorMustNotPrintThis"
+    key = "test-key-that-doctor-must-not-print"
     outcome = run_cli("doctor", env={"ANTHROPIC_API_KEY": key, "NEXUS_PG_BACKEND": "embedded"})
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
     names = [line[5:15].strip() for line in outcome.stdout.splitlines()]

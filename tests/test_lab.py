@@ -6,7 +6,6 @@ import html
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,9 @@ import psutil
 import pytest
 import websocket
 
-from .support import REPO
+from .support import REPO, free_port
 
 CELLS = ["%load_ext nexus_kernel_helpers", "%nexus_db start", "%%sql\nselect version()"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def our_postgres(data_dir: Path) -> set[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import pytest
 import nexus_kernel_helpers as nx
 from nexus_kernel_helpers.postgres._docker import LABEL, docker_client
 
-from ..support import TEST_IMAGE, require_docker
+from ..support import TEST_IMAGE, free_port, require_docker
 
 pytestmark = pytest.mark.docker
 
@@ -155,10 +154,7 @@ def test_auto_picks_docker_when_it_answers(monkeypatch: pytest.MonkeyPatch) -> N
 def test_auto_falls_back_when_a_tcp_engine_does_not_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
     db = nx.start_database(reuse=False)
     try:
         assert db.backend == "embedded"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
 import nexus_kernel_helpers as nx
 
-from ..support import revealed_url
+from ..support import free_port, revealed_url
 
 
 @pytest.fixture
@@ -66,14 +65,8 @@ def test_secret_parameters_are_never_shown(embedded_db: nx.Database) -> None:
         db.stop()
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_unreachable_server_gives_one_line_without_the_password() -> None:
-    url = f"postgresql://admin:Sup3rSecretPw@127.0.0.1:{_closed_port()}/app"
+    url = f"postgresql://admin:Sup3rSecretPw@127.0.0.1:{free_port()}/app"
     with pytest.raises(nx.DatabaseError) as caught:
         nx.start_database("url", url=url, reuse=False)
     message = str(caught.value)
