@@ -87,7 +87,8 @@ _DENIED_FUNCTIONS: dict[str, str] = {
     "set_config": "changes settings of the session the sandbox controls",
     "pg_notify": "sends a notification that other sessions receive",
     **dict.fromkeys(
-        ("query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml"),
+        ("query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml",
+         "cursor_to_xmlschema", "ts_stat", "ts_rewrite"),
         "runs SQL text that the sandbox cannot inspect",
     ),
     **dict.fromkeys(
@@ -218,6 +219,25 @@ def _check_read(statement: Statement) -> None:
             raise SandboxRefusal("SELECT INTO", "creates a table")
 
 
+# What a what-if may run: schema and statistics changes, planner settings and DML, all undone
+# by the rollback. Anything else (PREPARE, LOAD, CHECKPOINT, DISCARD, DECLARE, ...) outlives it.
+_WHAT_IF_ALLOWED = (
+    ast.IndexStmt,
+    ast.CreateStatsStmt,
+    ast.AlterStatsStmt,
+    ast.CreateStmt,
+    ast.CreateTableAsStmt,
+    ast.ViewStmt,
+    ast.AlterTableStmt,
+    ast.DropStmt,
+    ast.VacuumStmt,
+    ast.CommentStmt,
+    ast.VariableSetStmt,
+    ast.ReindexStmt,
+    *_DML,
+)
+
+
 def _check_what_if(statement: Statement) -> None:
     node = statement.node
     if statement.needs_autocommit:
@@ -227,12 +247,14 @@ def _check_what_if(statement: Statement) -> None:
             fix="try the plain form (e.g. CREATE INDEX without CONCURRENTLY) here, "
             "and run this one with apply()",
         )
+    if not isinstance(node, _WHAT_IF_ALLOWED):
+        raise SandboxRefusal(
+            statement.kind,
+            "would outlive the rollback or act outside the transaction",
+            fix="what-ifs take DDL on tables, indexes and statistics, SET, and DML",
+        )
     if isinstance(node, ast.VariableSetStmt) and _changes_identity(node):
         raise SandboxRefusal(statement.kind, "changes the session's role or transaction mode")
-    if isinstance(node, ast.DoStmt | ast.CallStmt | ast.CopyStmt):
-        raise SandboxRefusal(
-            statement.kind, "can reach outside the transaction, so a rollback cannot undo it"
-        )
 
 
 def _refuse_denied_functions(statement: Statement) -> None:
@@ -254,11 +276,15 @@ def _changes_identity(node: ast.VariableSetStmt) -> bool:
 
 
 def _is_analyze(node: ast.ExplainStmt) -> bool:
+    """Whether EXPLAIN will run the statement; the server heeds the last ANALYZE option."""
+    analyze = False
     for option in node.options or ():
         if _option_name(option) == "analyze":
-            value = getattr(option.arg, "sval", None) or getattr(option.arg, "boolval", None)
-            return option.arg is None or str(value).lower() not in {"false", "off", "0"}
-    return False
+            arg = getattr(option, "arg", None)
+            value = getattr(arg, "sval", None) or getattr(arg, "boolval", None)
+            value = value if value is not None else getattr(arg, "ival", None)
+            analyze = arg is None or str(value).lower() not in {"false", "off", "0"}
+    return analyze
 
 
 def _option_name(option: ast.Node) -> str:

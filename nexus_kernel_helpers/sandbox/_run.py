@@ -109,6 +109,13 @@ class WhatIf:
 
     def __init__(self, db: Database, connection: psycopg.Connection[Any], timeout_ms: int):
         self.db, self._connection, self._timeout_ms = db, connection, timeout_ms
+        self.open = True
+
+    def _require_open(self) -> None:
+        if not self.open:
+            raise SandboxRefusal(
+                "what-if", "its transaction has ended", fix="measure inside the `with` block"
+            )
 
     def query(
         self,
@@ -118,6 +125,7 @@ class WhatIf:
         max_rows: int = DEFAULT_MAX_ROWS,
     ) -> QueryResult:
         """Run a read inside the experiment."""
+        self._require_open()
         bound = _bind(sql_text, params)
         check(bound.server_text, Mode.READ)
         with self._connection.transaction(force_rollback=True):
@@ -127,6 +135,7 @@ class WhatIf:
         self, sql_text: str, params: Mapping[str, object] | None = None, *, analyze: bool = True
     ) -> ExplainResult:
         """EXPLAIN inside the experiment; DML is undone at once (its savepoint rolls back)."""
+        self._require_open()
         bound = _bind(sql_text, params)
         statement = check(bound.server_text, Mode.EXPLAIN)
         options = explain_options(self.db.server_version_num, analyze=analyze)
@@ -155,7 +164,11 @@ def what_if(
             _execute(connection, _bind(statement.text, None), timeout_ms)
             for table in _tables_to_analyze(statement):
                 _execute(connection, _bind(f"ANALYZE {table}", None), timeout_ms)
-        yield WhatIf(db, connection, timeout_ms)
+        trial = WhatIf(db, connection, timeout_ms)
+        try:
+            yield trial
+        finally:
+            trial.open = False
 
 
 def apply(db: Database, sql_text: str, *, confirmed: bool = False) -> QueryResult:
@@ -229,14 +242,25 @@ def _transaction(
 
     @contextmanager
     def guarded() -> Iterator[None]:
-        with transaction:
-            connection.execute(
-                "SELECT set_config('statement_timeout', %s, true),"
-                " set_config('lock_timeout', %s, true),"
-                " set_config('idle_in_transaction_session_timeout', %s, true)",
-                [f"{timeout_ms}ms", f"{min(LOCK_TIMEOUT_MS, timeout_ms)}ms", f"{timeout_ms * 2}ms"],
-            )
-            yield
+        try:
+            with transaction:
+                connection.execute(
+                    "SELECT set_config('statement_timeout', %s, true),"
+                    " set_config('lock_timeout', %s, true),"
+                    " set_config('idle_in_transaction_session_timeout', %s, true)",
+                    [
+                        f"{timeout_ms}ms",
+                        f"{min(LOCK_TIMEOUT_MS, timeout_ms)}ms",
+                        f"{timeout_ms * 2}ms",
+                    ],
+                )
+                yield
+        finally:
+            # Session-level advisory locks are the one thing a rollback keeps: let go of any
+            # that a statement found a way to take.
+            if not connection.closed and not connection.broken:
+                connection.execute("SELECT pg_advisory_unlock_all()")
+                connection.rollback()
 
     return guarded()
 

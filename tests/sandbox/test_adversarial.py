@@ -133,3 +133,23 @@ def test_allowed_reads_run(db: nx.Database) -> None:
     assert "Index Scan" in plan.rows[0][0]
     unicode_name = sandbox.run_readonly(db, 'SELECT count(*) FROM U&"victims".U&"\\0061ccounts"')
     assert unicode_name.scalar() == 500
+
+
+@pytest.mark.parametrize("as_agent", [False, True], ids=["owner", "agent"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT word FROM ts_stat($$SELECT to_tsvector('simple', pg_read_file('/etc/hostname'))$$)",
+        "SELECT * FROM ts_stat($$SELECT to_tsvector('simple', pg_advisory_lock(43)::text)$$)",
+        "SELECT ts_rewrite('a'::tsquery, $$SELECT 'a'::tsquery, 'b'::tsquery$$)",
+        "EXPLAIN (ANALYZE false, ANALYZE true) DELETE FROM victims.accounts",
+    ],
+    ids=["ts_stat-file", "ts_stat-lock", "ts_rewrite", "explain-last-option"],
+)
+def test_sql_text_runners_and_option_tricks_are_refused(
+    db: nx.Database, statement: str, as_agent: bool
+) -> None:
+    before = fingerprint(db)
+    with pytest.raises(nx.SandboxRefusal):
+        sandbox.run_readonly(db, statement, as_agent=as_agent)
+    assert fingerprint(db) == before

@@ -178,3 +178,29 @@ def test_placeholders_are_bound_and_errors_point_into_the_original(db: nx.Databa
         "LINE 1: SELECT :first, nope FROM victims.accounts",
         "                       ^",
     ]
+
+
+@pytest.mark.parametrize(
+    "setup", ["PREPARE wipe AS DELETE FROM victims.ledger", "LOAD 'auto_explain'", "CHECKPOINT"]
+)
+def test_what_if_refuses_what_outlives_the_rollback(db: nx.Database, setup: str) -> None:
+    with (
+        pytest.raises(nx.SandboxRefusal, match=r"would outlive the rollback"),
+        sandbox.what_if(db, setup),
+    ):
+        pass
+
+
+def test_a_what_if_handle_is_closed_after_its_block(db: nx.Database) -> None:
+    with sandbox.what_if(db, "SET enable_seqscan = off") as trial:
+        assert trial.query("SELECT 1").scalar() == 1
+    with pytest.raises(nx.SandboxRefusal, match=r"its transaction has ended"):
+        trial.query("SELECT 1")
+
+
+def test_advisory_locks_never_outlive_a_sandbox_call(db: nx.Database) -> None:
+    with agent_connection(db) as connection:
+        connection.execute("SELECT pg_advisory_lock(99)")  # as if a statement had slipped through
+    sandbox.run_readonly(db, "SELECT 1", as_agent=True)
+    held = db.query("select count(*) from pg_locks where locktype = 'advisory'")
+    assert held.scalar() == 0
