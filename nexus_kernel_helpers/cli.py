@@ -51,6 +51,10 @@ def _lab(notebooks: Path | None, extra: list[str]) -> int:
     if not _chooses_backend([folder / ".env", Path(".env")]):
         os.environ["NEXUS_PG_BACKEND"] = "embedded"
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder.resolve()}"]
+    if os.geteuid() == 0 and "--allow-root" not in extra:
+        # Workshop containers and JupyterHub images often run as root; Jupyter refuses root
+        # unless told, which would make `make lab` fail there with no hint.
+        command.append("--allow-root")
     os.execv(sys.executable, command + extra)  # noqa: S606 - our own interpreter and module
 
 

@@ -115,8 +115,7 @@ def test_lab_serves_notebooks_whose_magics_run(tmp_path: Path, data_dir: Path) -
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         f"--ServerApp.token={token}",
-        "--allow-root",
-        "--ServerApp.open_browser=False",
+        "--ServerApp.open_browser=False",  # no --allow-root: the command adds it as root
     ]
     log_path = tmp_path / "lab.log"
     with log_path.open("wb") as log:
