@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -17,6 +16,7 @@ from psycopg import errors as pg_errors
 from .. import _html
 from ..errors import ConfigurationError, DatabaseError, QueryError
 from ._conninfo import build_conninfo, redact
+from ._fetch import Fetched, stream_rows
 from ._placeholders import BoundQuery, bind_named
 from ._provisioned import Backend, Provisioned
 from ._result import DISPLAY_ROWS, QueryResult
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from ..datasets import DatasetState, Description, LoadReport
 
 DEFAULT_MAX_ROWS = 10_000
-_STREAM_CHUNK = 1_000
 CONNECT_TIMEOUT_S = 10
 APPLICATION_NAME = "nexus-workbook"
 
@@ -52,34 +51,23 @@ _SHOWN_IN_URL = ("sslmode", "target_session_attrs", "gssencmode", "channel_bindi
 _SECRET_PARAMS = ("password", "sslpassword")
 
 
-@dataclass(frozen=True)
-class _Fetched:
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    total: int
-    status: str
-    total_known: bool = True
-
-
-def _stream(
-    cursor: psycopg.Cursor[Any], text: str, values: Mapping[str, object] | None, max_rows: int
-) -> _Fetched:
-    """Stream rows up to `max_rows`; stopping early cancels the rest on the server."""
-    rows: list[tuple[Any, ...]] = []
-    more = False
-    stream = cast(Generator[Any, None, None], cursor.stream(text, values, size=_STREAM_CHUNK))
-    try:
-        for row in stream:
-            if len(rows) >= max_rows:
-                more = True
-                break
-            rows.append(row)
-    finally:
-        stream.close()
-    columns = tuple(column.name for column in cursor.description or ())
-    if more:
-        return _Fetched(columns, rows, len(rows) + 1, f"SELECT {len(rows)}+", total_known=False)
-    return _Fetched(columns, rows, len(rows), cursor.statusmessage or f"SELECT {len(rows)}")
+def query_error(
+    error: psycopg.Error,
+    sql: str,
+    *,
+    bound: BoundQuery | None = None,
+    clean: Callable[[str], str] = str,
+    hint: str | None = None,
+) -> QueryError:
+    """A server error as a `QueryError`, its position mapped back to `sql` as written."""
+    diag = error.diag
+    position = int(diag.statement_position) if diag.statement_position else None
+    if position is not None and bound is not None:
+        position = bound.original_position(position)
+    message = diag.message_primary or str(error).splitlines()[0]
+    if hint is None and diag.message_hint:
+        hint = clean(diag.message_hint)
+    return QueryError(clean(message), sql=sql, position=position, sqlstate=diag.sqlstate, hint=hint)
 
 
 class Database:
@@ -312,7 +300,7 @@ class Database:
         params: Mapping[str, object] | None = None,
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
-    ) -> _Fetched:
+    ) -> Fetched:
         """Execute on the session; stream a lone row-returning statement, else fetch."""
         text = bound.psycopg_text if bound is not None else sql
         values = bound.values(params or {}) if bound is not None else None
@@ -321,16 +309,16 @@ class Database:
             try:
                 with session.cursor() as cursor:
                     if returns_rows(bound.server_text if bound is not None else sql):
-                        return _stream(cursor, text, values, max_rows)
+                        return stream_rows(cursor, text, values, max_rows)
                     cursor.execute(text, values)
                     while cursor.nextset():
                         pass
                     if cursor.description is None:
                         status = cursor.statusmessage or ""
-                        return _Fetched((), [], max(cursor.rowcount, 0), status)
+                        return Fetched((), [], max(cursor.rowcount, 0), status)
                     columns = tuple(column.name for column in cursor.description)
                     rows = cursor.fetchmany(max_rows) if max_rows else []
-                    return _Fetched(columns, rows, cursor.rowcount, cursor.statusmessage or "")
+                    return Fetched(columns, rows, cursor.rowcount, cursor.statusmessage or "")
             except psycopg.OperationalError as error:
                 if session.broken or session.closed:
                     self._session = None
@@ -349,15 +337,7 @@ class Database:
         if session is not None and session.info.transaction_status == _FAILED_TRANSACTION:
             session.rollback()
             hint = " ".join(filter(None, [hint, "The open transaction was rolled back."]))
-        position: int | None = None
-        if diag.statement_position:
-            position = int(diag.statement_position)
-            if bound is not None:
-                position = bound.original_position(position)
-        message = diag.message_primary or str(error).splitlines()[0]
-        return QueryError(
-            self._clean(message), sql=sql, position=position, sqlstate=diag.sqlstate, hint=hint
-        )
+        return query_error(error, sql, bound=bound, clean=self._clean, hint=hint)
 
     # -- lifecycle -------------------------------------------------------------------------
 

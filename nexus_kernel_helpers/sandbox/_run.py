@@ -10,16 +10,18 @@ sends the cancel request) and the rollback leaves the connection ready for the n
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from ..errors import ConfigurationError, QueryError, SandboxRefusal
 from ..postgres import Database, QueryResult
+from ..postgres._database import query_error
+from ..postgres._fetch import stream_rows
 from ..postgres._placeholders import BoundQuery, bind_named
 from ._roles import agent_connection, owner_connection
 from ._rules import Mode, Statement, check, check_statement, parse_statements
@@ -29,7 +31,6 @@ __all__ = ["ExplainResult", "WhatIf", "apply", "explain", "run_readonly", "what_
 DEFAULT_TIMEOUT_MS = 10_000
 DEFAULT_MAX_ROWS = 1_000
 LOCK_TIMEOUT_MS = 1_000
-_STREAM_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -216,11 +217,6 @@ class _Bound:
     values: dict[str, object] | None
     placeholders: BoundQuery | None
 
-    def position(self, server_position: int | None) -> int | None:
-        if server_position is None or self.placeholders is None:
-            return server_position
-        return self.placeholders.original_position(server_position)
-
 
 def _bind(sql_text: str, params: Mapping[str, object] | None) -> _Bound:
     """Turn `:name` placeholders into parameters; the rules check what the server will parse."""
@@ -286,31 +282,18 @@ def _fetch(
 ) -> QueryResult:
     """Stream rows (extended protocol) up to `max_rows`; one more says there are more."""
     started = time.perf_counter()
-    cursor = connection.cursor()
-    rows: list[tuple[Any, ...]] = []
-    more = False
-    stream = cast(
-        Generator[Any, None, None],
-        cursor.stream(bound.psycopg_text, bound.values, size=_STREAM_CHUNK),
-    )
     try:
-        for row in stream:
-            if len(rows) == max_rows:
-                more = True
-                break
-            rows.append(row)
+        fetched = stream_rows(connection.cursor(), bound.psycopg_text, bound.values, max_rows)
     except psycopg.Error as error:
         raise _error(error, bound, timeout_ms) from None
-    finally:
-        stream.close()  # cancels the statement on the server when rows are left
     return QueryResult(
         sql=bound.shown,
-        columns=tuple(c.name for c in cursor.description or ()),
-        rows=rows,
-        total_rows=len(rows) + more,
-        status=f"SELECT {len(rows)}" if more else (cursor.statusmessage or ""),
+        columns=fetched.columns,
+        rows=fetched.rows,
+        total_rows=fetched.total,
+        status=fetched.status,
         elapsed_ms=(time.perf_counter() - started) * 1000,
-        total_known=not more,
+        total_known=fetched.total_known,
     )
 
 
@@ -371,11 +354,4 @@ def _error(error: psycopg.Error, bound: _Bound, timeout_ms: int | None) -> Excep
             "cannot run inside a transaction, so it could not be rolled back",
             fix="run it with apply()",
         )
-    position = int(diag.statement_position) if diag.statement_position else None
-    return QueryError(
-        diag.message_primary or str(error).splitlines()[0],
-        sql=bound.shown,
-        position=bound.position(position),
-        sqlstate=diag.sqlstate,
-        hint=diag.message_hint,
-    )
+    return query_error(error, bound.shown, bound=bound.placeholders)
