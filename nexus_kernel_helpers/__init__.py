@@ -22,6 +22,7 @@ from .errors import (
     QueryError,
     SandboxRefusal,
 )
+from .plans import Plan
 from .postgres import Database, QueryResult, current_database, start_database
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "DatabaseError",
     "LoadError",
     "NexusError",
+    "Plan",
     "QueryError",
     "QueryResult",
     "SandboxRefusal",

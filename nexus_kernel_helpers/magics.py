@@ -1,14 +1,17 @@
 """IPython magics: thin wrappers over the Python API.
 
 `%nexus_db start|status|stop` wraps `start_database()` / `current_database()`; `%%sql` wraps
-`Database.query()`, taking `:name` values from the notebook's variables as bound parameters.
+`Database.query()`, `%explain` `Database.explain()`, `%%compare` `Database.compare()` and
+`%%advise` `Database.advise()`. `:name` placeholders take values from the notebook's variables
+and are sent as bound parameters, never pasted into the SQL.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
@@ -18,7 +21,10 @@ from .postgres import QueryResult, current_database, start_database
 from .postgres._placeholders import placeholder_names
 from .postgres._result import DISPLAY_ROWS
 
-__all__ = ["NexusMagics"]
+if TYPE_CHECKING:
+    from .plans import Advice, Comparison, Plan
+
+__all__ = ["NexusMagics", "split_compare_cell", "split_leading_options"]
 
 
 @magics_class
@@ -68,18 +74,119 @@ class NexusMagics(Magics):
     def sql(self, line: str, cell: str) -> QueryResult:
         """Run the cell's SQL on the kernel's database; `:name` binds the variable `name`."""
         args = parse_argstring(self.sql, line)
-        namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
-        names = placeholder_names(cell)
-        missing = [name for name in names if name not in namespace]
+        result = current_database().query(
+            cell, self._params(cell), max_rows=args.max_rows, display_rows=args.show
+        )
+        if args.out:
+            self._namespace[args.out] = result
+        return result
+
+    @line_cell_magic
+    def explain(self, line: str, cell: str | None = None) -> Plan:
+        """EXPLAIN ANALYZE a statement through the sandbox and show its plan tree.
+
+        `%explain [--no-analyze] [-o NAME] SELECT ...`, or the statement in a `%%explain` cell.
+        """
+        options, statement = split_leading_options(line)
+        sql = cell if cell is not None else statement
+        plan = current_database().explain(
+            sql, self._params(sql), analyze="--no-analyze" not in options
+        )
+        if "--out" in options:
+            self._namespace[options["--out"]] = plan
+        return plan
+
+    @magic_arguments()
+    @argument("--runs", type=int, default=15, help="measured runs per side")
+    @argument("--warmup", type=int, default=2, help="discarded warm-up runs per side")
+    @argument("--setup", help="DDL applied only for the after side, e.g. 'create index ...'")
+    @argument("-o", "--out", help="also store the comparison in this variable")
+    @cell_magic
+    def compare(self, line: str, cell: str) -> Comparison:
+        """Compare the cell's `-- before` query with its `-- after` query and/or `-- setup`."""
+        args = parse_argstring(self.compare, line)
+        parts = split_compare_cell(cell)
+        setup = parts.get("setup") or args.setup
+        comparison = current_database().compare(
+            parts["before"],
+            parts.get("after"),
+            setup=setup,
+            runs=args.runs,
+            warmup=args.warmup,
+            params=self._params(cell),
+        )
+        if args.out:
+            self._namespace[args.out] = comparison
+        return comparison
+
+    @magic_arguments()
+    @argument("--no-verify", action="store_true", help="do not measure index candidates")
+    @argument("-o", "--out", help="also store the advice in this variable")
+    @cell_magic
+    def advise(self, line: str, cell: str) -> Advice:
+        """Rule-based advice on the cell's query; index ideas are measured in a what-if."""
+        args = parse_argstring(self.advise, line)
+        advice = current_database().advise(cell, self._params(cell), verify=not args.no_verify)
+        if args.out:
+            self._namespace[args.out] = advice
+        return advice
+
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
+    def _params(self, sql: str) -> dict[str, Any] | None:
+        """Values for the statement's `:name` placeholders, from the notebook's variables."""
+        names = placeholder_names(sql)
+        missing = [name for name in names if name not in self._namespace]
         if missing:
             raise ConfigurationError(
                 f"no variable for {', '.join(':' + name for name in missing)}",
                 fix="define it in an earlier cell; its value is sent as a bound parameter",
             )
-        params = {name: namespace[name] for name in names} if names else None
-        result = current_database().query(
-            cell, params, max_rows=args.max_rows, display_rows=args.show
+        return {name: self._namespace[name] for name in names} if names else None
+
+
+_OPTION = re.compile(r"\s*(--no-analyze|(?:-o|--out)\s+([A-Za-z_]\w*))(?=\s|$)")
+
+
+def split_leading_options(line: str) -> tuple[dict[str, str], str]:
+    """Take `--no-analyze` and `-o NAME` off the front of a line; the rest is SQL, verbatim.
+
+    SQL is never run through a shell-style splitter, which would eat its quotes.
+    """
+    options: dict[str, str] = {}
+    while match := _OPTION.match(line):
+        if match.group(2):
+            options["--out"] = match.group(2)
+        else:
+            options["--no-analyze"] = ""
+        line = line[match.end() :]
+    return options, line.strip()
+
+
+_SECTION = re.compile(r"^\s*--\s*(before|after|setup)\s*:?\s*$", re.IGNORECASE)
+
+
+def split_compare_cell(cell: str) -> dict[str, str]:
+    """Split a `%%compare` cell at `-- before` / `-- after` / `-- setup` lines.
+
+    Text above the first marker belongs to "before"; empty sections are left out.
+    """
+    sections: dict[str, list[str]] = {"before": []}
+    current = "before"
+    for line in cell.splitlines():
+        marker = _SECTION.match(line)
+        if marker:
+            current = marker.group(1).lower()
+            sections.setdefault(current, [])
+        else:
+            sections[current].append(line)
+    parts = {name: "\n".join(lines).strip() for name, lines in sections.items()}
+    parts = {name: text for name, text in parts.items() if text}
+    if "before" not in parts:
+        raise ConfigurationError(
+            "the %%compare cell has no query before its first marker or under `-- before`",
+            fix="write the query to measure first, then `-- after` and/or `-- setup` sections",
         )
-        if args.out:
-            namespace[args.out] = result
-        return result
+    return parts

@@ -105,3 +105,51 @@ def test_start_with_a_dataset_then_reset(
         assert "nexus_shop" in capsys.readouterr().out
     finally:
         db.stop()
+
+
+def test_explain_line_magic_keeps_the_sql_quotes_and_binds_variables(
+    shell: InteractiveShell, started: nx.Database
+) -> None:
+    shell.user_ns["limit_to"] = 3
+    plan = shell.run_line_magic(
+        "explain",
+        "-o kept select g from generate_series(1, 10) g where g::text <> 'a b' and g < :limit_to",
+    )
+    assert isinstance(plan, nx.Plan)
+    assert shell.user_ns["kept"] is plan
+    assert plan.analyzed
+    assert plan.root.total_rows == 2
+    assert "'a b'" in (plan.root.filter or "")
+
+
+def test_explain_without_analyze_does_not_run_the_statement(
+    shell: InteractiveShell, started: nx.Database
+) -> None:
+    started.query("create table explained_only (n int)")
+    plan = shell.run_cell_magic("explain", "--no-analyze", "insert into explained_only values (1)")
+    assert not plan.analyzed
+    assert plan.root.node_type == "ModifyTable"
+    assert started.query("select count(*) from explained_only").rows == [(0,)]
+
+
+def test_split_compare_cell_reads_before_after_and_setup_sections() -> None:
+    from nexus_kernel_helpers.magics import split_compare_cell
+
+    cell = "select 1\n-- after\nselect 2\n\n-- SETUP:\ncreate index on t (a)\n"
+    assert split_compare_cell(cell) == {
+        "before": "select 1",
+        "after": "select 2",
+        "setup": "create index on t (a)",
+    }
+    with pytest.raises(nx.ConfigurationError, match="no query before"):
+        split_compare_cell("-- after\nselect 2")
+
+
+def test_split_leading_options_never_touches_the_sql() -> None:
+    from nexus_kernel_helpers.magics import split_leading_options
+
+    assert split_leading_options("--no-analyze -o p select '-o x' as q") == (
+        {"--no-analyze": "", "--out": "p"},
+        "select '-o x' as q",
+    )
+    assert split_leading_options("select -1") == ({}, "select -1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import sqlalchemy
 
     from ..datasets import DatasetState, Description, LoadReport
+    from ..plans import Advice, Comparison, Plan
 
 DEFAULT_MAX_ROWS = 10_000
 CONNECT_TIMEOUT_S = 10
@@ -405,6 +406,50 @@ class Database:
         from ..datasets import describe
 
         return describe(self)
+
+    # -- plans -----------------------------------------------------------------------------
+
+    def explain(
+        self,
+        sql: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        analyze: bool = True,
+        timeout_ms: int = 30_000,
+    ) -> Plan:
+        """EXPLAIN (ANALYZE, BUFFERS, ...) through the sandbox: a plan tree; DML is rolled back."""
+        from .. import sandbox
+        from ..plans import parse_plan
+
+        result = sandbox.explain(self, sql, params, analyze=analyze, timeout_ms=timeout_ms)
+        return parse_plan(result.plan, sql=result.sql, server_version_num=self.server_version_num)
+
+    def compare(
+        self,
+        before: str,
+        after: str | None = None,
+        *,
+        setup: str | Sequence[str] | None = None,
+        runs: int = 15,
+        **options: Any,
+    ) -> Comparison:
+        """Measure `before` against `after` and/or `setup` (applied in a rolled-back what-if).
+
+        Runs are interleaved after warm-up; the verdict comes from a bootstrap confidence
+        interval of the speedup, and a rewrite that changes the results is flagged. See
+        `nexus_kernel_helpers.plans.compare` for every option.
+        """
+        from ..plans import compare
+
+        return compare(self, before, after, setup=setup, runs=runs, **options)
+
+    def advise(
+        self, sql: str, params: Mapping[str, object] | None = None, *, verify: bool = True
+    ) -> Advice:
+        """Rule-based advice on a query's plan; index ideas are tried in a what-if and measured."""
+        from ..plans import advise
+
+        return advise(self, sql, params, verify=verify)
 
     def __enter__(self) -> Database:
         return self
