@@ -237,6 +237,25 @@ SHAPES: tuple[Shape, ...] = (
         BITMAP_ONLY,
     ),
     Shape(
+        "index_only_scan_loop",
+        "Index Only Scan run 20 times inside a Nested Loop: Heap Fetches is a total, not per loop",
+        "SELECT r.sensor_id, r.value FROM generate_series(1, 20) AS g "
+        "JOIN readings_dirty r ON r.sensor_id = g",
+        {**NO_HASH_NO_MERGE, "enable_memoize": "off", "enable_bitmapscan": "off"},
+    ),
+    Shape(
+        "bitmap_lossy_loop",
+        "Lossy Bitmap Heap Scan run 4 times: rows removed per loop, heap blocks in total",
+        "SELECT sum(o.amount) FROM generate_series(0, 3) AS g JOIN orders o "
+        "ON o.customer_id BETWEEN g * 1000 + 1 AND g * 1000 + 1000 AND o.status <> 'new'",
+        {
+            **NO_HASH_NO_MERGE,
+            "enable_memoize": "off",
+            "work_mem": "64kB",
+            "enable_indexscan": "off",
+        },
+    ),
+    Shape(
         "nested_loop",
         "Nested Loop whose inner Index Scan runs once per outer row (thousands of loops)",
         "SELECT c.id, o.id, o.amount FROM customers c JOIN orders o ON o.customer_id = c.id "
