@@ -1,4 +1,4 @@
-"""The `nexus-workbook` command: lab, doctor, bench."""
+"""The `nexus-workbook` command: lab, run, doctor, bench."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     lab = commands.add_parser("lab", help="open JupyterLab on the workbook's notebooks")
     lab.add_argument("--notebooks", type=Path, default=None, help="folder to open")
+    run = commands.add_parser("run", help="execute notebooks headless, each on a fresh kernel")
+    run.add_argument("notebooks", nargs="+", type=Path, help="the .ipynb files to execute")
+    run.add_argument(
+        "--output-dir", type=Path, default=None, help="where executed copies go (build/executed)"
+    )
+    run.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (300)")
+    run.add_argument("--kernel", default=None, help="kernel name (default: this interpreter)")
     commands.add_parser("doctor", help="check what this machine offers the workbook")
     bench = commands.add_parser("bench", help="measure start-up speed against bare PostgreSQL")
     bench.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
@@ -30,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "lab":
             return _lab(args.notebooks, extra)
+        if args.command == "run":
+            return _run(args.notebooks, args.output_dir, args.timeout, args.kernel)
         if args.command == "doctor":
             return _doctor()
         return _bench(args.runs, args.docker, args.json)
@@ -65,6 +74,33 @@ def _chooses_backend(env_files: list[Path]) -> bool:
     if names & set(os.environ):
         return True
     return any(names & set(read_env_file(path)) for path in env_files if path.is_file())
+
+
+def _run(
+    notebooks: list[Path], output_dir: Path | None, timeout_s: float | None, kernel: str | None
+) -> int:
+    """Execute the notebooks; exit 1 if any cell of any notebook raised."""
+    from ._runner import DEFAULT_OUTPUT_DIR, DEFAULT_TIMEOUT_S, run_notebooks
+
+    env = {}
+    if not _chooses_backend([Path(".env")]):
+        # As in `lab`: no Docker knowledge needed unless the environment asks for it.
+        env["NEXUS_PG_BACKEND"] = "embedded"
+    out = output_dir or DEFAULT_OUTPUT_DIR
+    runs = run_notebooks(
+        notebooks,
+        output_dir=out,
+        timeout_s=timeout_s or DEFAULT_TIMEOUT_S,
+        env=env,
+        kernel_name=kernel,
+    )
+    for outcome in runs:
+        print(outcome.summary())  # noqa: T201
+    failed = sum(not outcome.ok for outcome in runs)
+    total = sum(outcome.seconds for outcome in runs)
+    verdict = f"{failed} of {len(runs)} failed" if failed else f"all {len(runs)} passed"
+    print(f"{verdict} in {total:.1f} s; executed copies in {out}")  # noqa: T201
+    return 1 if failed else 0
 
 
 def _doctor() -> int:
