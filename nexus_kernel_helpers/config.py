@@ -15,10 +15,16 @@ from typing import Literal
 
 from .errors import ConfigurationError
 
-__all__ = ["BACKENDS", "BackendChoice", "Settings", "load_settings"]
+__all__ = ["AGENT_MODES", "BACKENDS", "AgentMode", "BackendChoice", "Settings", "load_settings"]
 
 BackendChoice = Literal["auto", "embedded", "docker", "url"]
 BACKENDS: tuple[BackendChoice, ...] = ("auto", "embedded", "docker", "url")
+
+# How the agent answers (NEXUS_AGENT): "live" calls the API (and, without a key, replays a
+# recorded answer if one matches); "record" is live and saves every exchange as a transcript;
+# "replay" never calls the API and answers only from transcripts; "off" never calls it at all.
+AgentMode = Literal["live", "record", "replay", "off"]
+AGENT_MODES: tuple[AgentMode, ...] = ("live", "record", "replay", "off")
 
 DEFAULT_PG_IMAGE = "postgres:18"
 
@@ -34,6 +40,10 @@ class Settings:
         default_factory=lambda: Path(tempfile.gettempdir()) / f"nexus-workbook-{os.getuid()}"
     )
     anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_base_url: str | None = None
+    model: str | None = None
+    agent_mode: AgentMode = "live"
+    transcripts_dir: Path | None = None
 
     @property
     def has_api_key(self) -> bool:
@@ -77,12 +87,22 @@ def load_settings(
         raise ConfigurationError(
             f"NEXUS_PG_BACKEND={backend!r} is not a backend: use one of {', '.join(BACKENDS)}"
         )
+    agent_mode = merged.get("NEXUS_AGENT", "live").strip().lower() or "live"
+    if agent_mode not in AGENT_MODES:
+        raise ConfigurationError(
+            f"NEXUS_AGENT={agent_mode!r} is not an agent mode: use one of {', '.join(AGENT_MODES)}"
+        )
     defaults = Settings()
     data_dir = merged.get("NEXUS_DATA_DIR", "").strip()
+    transcripts = merged.get("NEXUS_TRANSCRIPTS", "").strip()
     return Settings(
         pg_backend=backend,
         database_url=merged.get("NEXUS_DATABASE_URL", "").strip() or None,
         pg_image=merged.get("NEXUS_PG_IMAGE", "").strip() or DEFAULT_PG_IMAGE,
         data_dir=Path(data_dir).expanduser() if data_dir else defaults.data_dir,
         anthropic_api_key=merged.get("ANTHROPIC_API_KEY", "").strip() or None,
+        anthropic_base_url=merged.get("ANTHROPIC_BASE_URL", "").strip() or None,
+        model=merged.get("NEXUS_MODEL", "").strip() or None,
+        agent_mode=agent_mode,
+        transcripts_dir=Path(transcripts).expanduser() if transcripts else None,
     )
