@@ -59,7 +59,7 @@ _CONDITION_KEYS = (
 _EXTRA_CONDITION_KEYS = ("One-Time Filter", "Cache Key", "Presorted Key")
 
 _CSS = """
-.nx-plan{font-family:var(--jp-ui-font-family,sans-serif);font-size:var(--jp-ui-font-size1,13px);
+.nx-plan{container-type:inline-size;font-family:var(--jp-ui-font-family,sans-serif);font-size:var(--jp-ui-font-size1,13px);
 color:var(--jp-ui-font-color1,#222);line-height:1.35;margin:4px 0 12px;max-width:100%}
 .nx-plan-title{font-weight:600;font-size:1.05em;margin-bottom:2px}
 .nx-plan-header{color:var(--jp-ui-font-color2,#555);margin-bottom:6px}
@@ -106,6 +106,8 @@ border-radius:3px;background:var(--jp-layout-color2,rgba(128,128,128,.12))}
 .nx-plan-cold>summary{cursor:pointer;padding:2px 4px;font-size:.9em;
 color:var(--jp-ui-font-color2,#666);border-bottom:1px solid var(--jp-border-color3,#eee)}
 .nx-plan-muted{color:var(--jp-ui-font-color3,#999)}
+@container (max-width:62em){.nx-plan .nx-plan-r>div:nth-child(n+4){display:none}
+.nx-plan .nx-plan-r{grid-template-columns:var(--nx-cols-narrow);min-width:var(--nx-min-narrow)}}
 """
 
 
@@ -120,6 +122,15 @@ class _Column:
     width: str
     cell: Callable[[PlanNode], tuple[str, str]]
     tip: str = ""
+
+    @property
+    def optional(self) -> bool:
+        """Hidden when the block is narrow, e.g. two plans side by side.
+
+        The CSS hides every column after the third (node, time, rows; node, cost, rows
+        without ANALYZE), so the essential columns come first.
+        """
+        return self.name not in {"cost", "est. rows", "rows actual / est."}
 
 
 class _Facts:
@@ -521,10 +532,14 @@ def plan_html(plan: Plan, *, title: str | None = None, highlight: Collection[int
     facts = _Facts(plan, highlight)
     columns = _columns(facts)
     first = ["minmax(18em,1fr)"] + (["10em"] if facts.analyzed else [])
-    template = " ".join(first + [column.width for column in columns])
-    min_width = 20 + (10 if facts.analyzed else 0) + sum(_em(c.width) for c in columns)
+    essential = [column for column in columns if not column.optional]
+    style = ""
+    for suffix, shown in (("", columns), ("-narrow", essential)):
+        min_width = 20 + (10 if facts.analyzed else 0) + sum(_em(c.width) for c in shown)
+        style += f"--nx-cols{suffix}:{' '.join(first + [c.width for c in shown])};"
+        style += f"--nx-min{suffix}:{min_width:g}em;"
     parts = [
-        f'<div class="nx-plan" style="--nx-cols:{template};--nx-min:{min_width:g}em">',
+        f'<div class="nx-plan" style="{style}">',
         f"<style>{_CSS}</style>",
     ]
     if title:
@@ -538,12 +553,14 @@ def plan_html(plan: Plan, *, title: str | None = None, highlight: Collection[int
     heads = [("node", "")]
     if facts.analyzed:
         heads.append(("own time · share", "time in this node alone, and its share of the total"))
-    heads += [(column.name, column.tip) for column in columns]
     parts.append('<div class="nx-plan-tree"><div class="nx-plan-r nx-plan-head">')
     for index, (name, tip) in enumerate(heads):
         css = ' class="nx-plan-n"' if index == 0 else ""
         tip_attr = f' title="{_attr(tip)}"' if tip else ""
         parts.append(f"<div{css}{tip_attr}>{_text(name)}</div>")
+    for column in columns:
+        tip_attr = f' title="{_attr(column.tip)}"' if column.tip else ""
+        parts.append(f"<div{tip_attr}>{_text(column.name)}</div>")
     parts.append("</div>")
     _html_tree(facts, columns, parts)
     parts.append("</div></div>")

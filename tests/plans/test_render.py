@@ -138,11 +138,13 @@ def test_every_fixture_renders_one_row_per_node(path: Path) -> None:
 def test_the_css_is_scoped_and_follows_the_theme() -> None:
     dom = parse_html(plan_html(load("hash_join")))
     css = dom.find(tag="style").text() or "".join(str(c) for c in dom.find(tag="style").children)
-    selectors = [rule.split("{")[0] for rule in css.split("}") if rule.strip()]
+    # "sel{...}" and "@container (...){sel{...}}": the selector is just before the last "{".
+    selectors = [rule.split("{")[-2] for rule in css.split("}") if "{" in rule]
     assert selectors
     assert all(part.strip().startswith(".nx-plan") for s in selectors for part in s.split(","))
     assert "var(--jp-ui-font-color1" in css
     assert "var(--jp-border-color2" in css
+    assert "@container (max-width:62em)" in css
 
 
 # -- what a reader must see -----------------------------------------------------------------
