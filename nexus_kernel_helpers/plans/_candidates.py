@@ -54,6 +54,7 @@ MIN_ROWS = 1_000  # a scan reading fewer rows (over all loops) is not worth an i
 MAX_INCLUDE = 3  # an INCLUDE list longer than this is a copy of the table, not an index
 LOW_CARDINALITY = 20  # distinct values at most, for a partial index on one of them
 RARE_FREQUENCY = 0.1  # a value this rare (share of rows) earns a partial index
+KEEPS_FEW = 0.3  # a filter keeping more of the rows than this is not worth indexing
 _SCANS = {"Seq Scan", "Parallel Seq Scan"}
 _FILTERED_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 _RANGE_OPERATORS = {"<", ">", "<=", ">="}
@@ -202,7 +203,7 @@ class IndexCandidate:
     @property
     def name(self) -> str:
         """A deterministic name: nx_<table>_<keys>[_incl][_where_..][_trgm]_idx (<= 63 bytes)."""
-        parts = [self.table, *(_name_part(item.key) for item in self.keys)]
+        parts = [_name_part(self.table), *(_name_part(item.key) for item in self.keys)]
         if self.include:
             parts.append("incl")
         if self.where:
@@ -376,13 +377,18 @@ class _Ideas:
         self.rows = table.rows if table else 0.0
         self.found: list[IndexCandidate] = []
         alias = node.alias or node.relation or ""
-        predicates = _unique(
-            [
-                *(p for text in _conditions(node) for p in predicates_of(text, alias)),
-                *(reference.predicates if reference else ()),
-            ]
-        )
-        own = [p for p in predicates if p.alias == alias]
+        planned = [p for text in _conditions(node) for p in predicates_of(text, alias)]
+        # The plan prints expressions its own way ('0'::numeric for 0): when it shows one,
+        # the SQL's spelling of the same expression would only add a duplicate.
+        plan_has_expression = any(p.expression for p in planned)
+        written = [
+            p
+            for p in (reference.predicates if reference else ())
+            if not (p.expression and plan_has_expression)
+        ]
+        own = [p for p in _unique([*planned, *written]) if p.alias == alias]
+        if not _keeps_few(node):  # filtering on what keeps most rows is no use for an index
+            own = [p for p in own if p.kind == "join"]
         # A condition that keeps most of the rows gains nothing as a leading key.
         self.equal = sorted(
             (p for p in own if p.kind in {"eq", "null"} and self.selectivity(p) <= 0.5),
@@ -480,6 +486,14 @@ class _Ideas:
             for key in self.joins:
                 why = "the join key, for a nested loop over an index"
                 self.add([KeyItem(key)], why, equality_keys=1)
+
+
+def _keeps_few(node: PlanNode) -> bool:
+    """Whether the node keeps a small share of the rows it reads (unknown: assume it does)."""
+    read, returned = node.rows_read, node.total_rows
+    if read is None or returned is None or read <= 0:
+        return True
+    return returned <= KEEPS_FEW * read
 
 
 def _conditions(node: PlanNode) -> Iterator[str]:
