@@ -148,7 +148,7 @@ def agent_error(  # noqa: PLR0911 - one return per kind of failure
     import anthropic
 
     where = _host(base_url)
-    tried = f" after {retries} retries" if retries else ""
+    tried = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
 
     def clean(text: object) -> str:
         return redact(" ".join(str(text).split()), secrets)

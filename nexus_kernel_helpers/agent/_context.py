@@ -258,7 +258,7 @@ def _approx(value: int) -> int:
     """
     if value < 100:
         return value
-    scale = 10 ** (len(str(value)) - 2)
+    scale: int = 10 ** (len(str(value)) - 2)
     return round(value / scale) * scale
 
 

@@ -59,6 +59,13 @@ class Usage:
         self.cache_read_tokens += int(getattr(usage, "cache_read_input_tokens", 0) or 0)
         self.cache_creation_tokens += int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
 
+    def merge(self, other: Usage) -> None:
+        """Add another `Usage` of ours."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_creation_tokens += other.cache_creation_tokens
+
     def to_json(self) -> dict[str, int]:
         """A plain dict for transcripts."""
         return {
@@ -232,6 +239,7 @@ class _Loop:
         "error", and a failure is kept in `result.error`.
         """
         import anthropic
+        import httpx2
 
         blocks: dict[int, dict[str, Any]] = {}
         turn = Usage()
@@ -248,12 +256,13 @@ class _Loop:
                         _take_event(event, blocks, step, turn, self.result)
         except KeyboardInterrupt:
             step.stop_reason = "interrupted"
-        except (anthropic.APIError, OSError, RuntimeError, ValueError) as error:
-            # OSError/RuntimeError/ValueError: transport and parse failures the SDK leaves raw.
+        except (anthropic.APIError, httpx2.HTTPError, OSError, ValueError) as error:
+            # httpx2/OSError/ValueError: a connection dropped mid-stream, or a frame that does
+            # not parse; the SDK wraps only what happens before the response starts.
             self.result.error = error
             step.stop_reason = "error"
         finally:
-            self.result.usage.add(turn)
+            self.result.usage.merge(turn)
         return [blocks[index] for index in sorted(blocks)]
 
     def run_tools(self, uses: list[dict[str, Any]], step: Step) -> None:

@@ -104,6 +104,7 @@ class Nexus:
         self.last_output: LiveOutput | None = None
         self._api_key = api_key
         self._client = client
+        self._owns_client = client is None
         self._stop = threading.Event()
 
     # -- public API -----------------------------------------------------------------------
@@ -353,6 +354,18 @@ class Nexus:
         button.on_click(lambda _: self.stop())
         show(button)
         return button
+
+    def close(self) -> None:
+        """Close the HTTP client (its pooled connections); the next ask opens a new one."""
+        if self._client is not None and self._owns_client:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Nexus:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<Nexus {self.mode} {self.model} {len(self.conversation.answers)} answers>"
