@@ -7,13 +7,26 @@ buffers touched by the node alone. Versions 13 to 18 differ in key names (I/O ti
 "Shared I/O Read Time" in 17, rows became fractional in 18); keys this module does not know are
 kept in `PlanNode.extra`, so a plan from a newer server parses and nothing is lost.
 
-How exclusive time is computed (the rules depesz's explain and PEV2 use):
+How exclusive time is computed (the rules of depesz's explain and PEV2, plus two of ours):
 
-- inclusive = actual total time x loops; under a Gather the loops are the parallel processes,
-  which ran at the same time, so it is divided by the processes (workers launched + leader);
-- exclusive = inclusive minus the children's inclusive time;
-- a CTE's own subplan (an InitPlan named "CTE x") is paid for by the CTE Scans that read it, so
-  it is subtracted from those scans and not from the node it hangs under.
+- inclusive = actual total time x loops; under a Gather the processes ran at the same time, so
+  it is the slowest process's time when VERBOSE listed each worker's (the leader's is the
+  rest), else the total divided by the processes (workers launched + leader), as depesz and
+  PEV2 do. The average hides a leader that did most of the work while the workers started;
+  the slowest process is what the Gather waited for;
+- exclusive = inclusive minus the time of what ran inside the node: its children and the
+  SubPlans it evaluated;
+- an InitPlan runs once, inside the node that first needs its value: the deepest executed node
+  that reads it, or that node's nearest ancestor whose time can hold it (an Append pruning
+  partitions needs the value before its children run); it is subtracted there;
+- a CTE's own subplan (an InitPlan named "CTE x") is paid for by the CTE Scans that read it:
+  its time and buffers are subtracted from those scans, the busiest first, none below zero;
+- per-loop times are printed to the microsecond, so a node looped 20,000 times at "0.000 ms"
+  may hide up to 10 ms: when its children's time lies within that rounding, the node's time is
+  raised to it.
+
+Counters: "Rows Removed by ..." are per-loop averages (multiplied by loops here); "Heap
+Fetches", "Exact/Lossy Heap Blocks" and buffers are totals already (checked on PG 15 and 18).
 """
 
 from __future__ import annotations
@@ -273,10 +286,17 @@ class PlanNode:
 
     @property
     def misestimate(self) -> float | None:
-        """How many times the planner's row estimate was off (>= 1), per loop."""
-        if self.actual_rows is None or self.never_executed:
+        """How many times the planner's row estimate was off (>= 1), per loop.
+
+        None when it cannot be told: without ANALYZE, for a node never executed, for bitmap
+        AND/OR nodes (they return a bitmap, never rows), and when a Limit or a semi/anti join
+        above stopped the node before it returned all the rows the planner counted on.
+        """
+        if self.actual_rows is None or self.never_executed or self.node_type in _NO_ROWS:
             return None
         actual, estimated = max(self.actual_rows, 1.0), max(self.plan_rows, 1.0)
+        if actual < estimated and _stopped_early(self):
+            return None
         return max(actual / estimated, estimated / actual)
 
     @property
@@ -298,23 +318,20 @@ class PlanNode:
 
     @property
     def label(self) -> str:
-        """A short human name: "Index Scan using orders_pkey on orders o"."""
-        name = self.node_type
-        if self.node_type == "Aggregate" and self.strategy in _AGGREGATE_NAMES:
-            name = _AGGREGATE_NAMES[self.strategy]
-        elif self.join_type and self.join_type != "Inner" and "Join" in name:
-            name = name.replace("Join", f"{self.join_type} Join")
-        elif self.join_type and self.join_type != "Inner" and name == "Nested Loop":
-            name = f"Nested Loop {self.join_type} Join"
-        parts = [name]
+        """A short human name, as EXPLAIN's text format says it.
+
+        For example "Index Scan using orders_pkey on orders o", "Parallel Seq Scan on orders",
+        "Finalize HashAggregate", "Update on orders", "[InitPlan 1] Aggregate".
+        """
+        parts = [_display_name(self)]
         if self.index:
             parts.append(f"using {self.index}")
-        if self.relation:
-            parts.append(f"on {self.relation}")
-            if self.alias and self.alias != self.relation:
+        function = self.extra.get("Function Name")
+        target = self.relation or self.cte_name or (function if isinstance(function, str) else None)
+        if target:
+            parts.append(f"on {target}")
+            if self.alias and self.alias != target:
                 parts.append(self.alias)
-        elif self.cte_name:
-            parts.append(f"on {self.cte_name}")
         if self.subplan_name:
             parts.insert(0, f"[{self.subplan_name}]")
         return " ".join(parts)
@@ -387,9 +404,7 @@ def parse_plan(
     nodes: list[PlanNode] = []
     root = _parse_node(top["Plan"], nodes, depth=0, parent=None)
     analyzed = root.loops is not None
-    if analyzed:
-        _compute_times(nodes)
-    _compute_exclusive_buffers(nodes)
+    _compute_times_and_buffers(nodes, analyzed=analyzed)
     known = {"Plan", "Planning Time", "Execution Time", "Planning", "JIT", "Settings", "Triggers"}
     return Plan(
         root=root,
@@ -412,6 +427,7 @@ def _parse_node(
     data: dict[str, Any], nodes: list[PlanNode], *, depth: int, parent: PlanNode | None
 ) -> PlanNode:
     loops = _float(data.get("Actual Loops"))
+    sort_method, sort_space_kb, sort_space_type = _sort_facts(data)
     node = PlanNode(
         id=len(nodes),
         depth=depth,
@@ -449,9 +465,9 @@ def _parse_node(
         group_key=tuple(data.get("Group Key") or ()),
         output=tuple(data.get("Output") or ()),
         heap_fetches=_float(data.get("Heap Fetches")),  # a total already, unlike the rows
-        sort_method=data.get("Sort Method"),
-        sort_space_kb=_int(data.get("Sort Space Used")),
-        sort_space_type=data.get("Sort Space Type"),
+        sort_method=sort_method,
+        sort_space_kb=sort_space_kb,
+        sort_space_type=sort_space_type,
         hash_batches=_int(data.get("Hash Batches")),
         original_hash_batches=_int(data.get("Original Hash Batches")),
         peak_memory_kb=_int(data.get("Peak Memory Usage")),
@@ -471,42 +487,182 @@ def _parse_node(
     return node
 
 
-def _compute_times(nodes: list[PlanNode]) -> None:
+def _sort_facts(data: Mapping[str, Any]) -> tuple[str | None, int | None, str | None]:
+    """Sort method, space (kB) and "Memory"/"Disk" of a node, the worst process's if parallel.
+
+    A parallel Sort reports the leader's sort at node level and each worker's under
+    "Workers"; an Incremental Sort reports its groups ("Full-sort Groups", "Pre-sorted
+    Groups") with the methods used and peak space. A spill anywhere counts as a spill.
+    """
+    sorts: list[tuple[str, int, str]] = []
+    for source in [data, *(w for w in data.get("Workers") or () if isinstance(w, dict))]:
+        if isinstance(source.get("Sort Method"), str):
+            space_type = str(source.get("Sort Space Type") or "Memory")
+            sorts.append(
+                (source["Sort Method"], _int(source.get("Sort Space Used")) or 0, space_type)
+            )
+        for key in ("Full-sort Groups", "Pre-sorted Groups"):
+            groups = source.get(key)
+            if not isinstance(groups, dict):
+                continue
+            methods = ", ".join(str(m) for m in groups.get("Sort Methods Used") or ())
+            for space_type in ("Memory", "Disk"):
+                space = groups.get(f"Sort Space {space_type}")
+                if isinstance(space, dict):
+                    peak = _int(space.get("Peak Sort Space Used")) or 0
+                    sorts.append((methods, peak, space_type))
+    if not sorts:
+        return None, None, None
+    method, space, space_type = max(sorts, key=lambda s: (s[2] == "Disk", s[1]))
+    return method, space, space_type
+
+
+def _compute_times_and_buffers(nodes: list[PlanNode], *, analyzed: bool) -> None:
+    """Fill inclusive and exclusive time and exclusive buffers, each child charged to its payer.
+
+    A node's time and buffers include whatever ran inside it: its children, the SubPlans it
+    evaluates, an InitPlan whose value it was the first to need, and the rows it pulled from a
+    CTE. So each node's numbers are charged to the node that paid for them (`_charges`), and a
+    node's exclusive share is its own minus what was charged to it.
+    """
+    if analyzed:
+        for node in nodes:
+            node.inclusive_ms = _inclusive_ms(node)
+    payers = _payers(nodes)
+    if analyzed:
+        _absorb_rounding(nodes, payers)
+    spent_ms = [0.0] * len(nodes)
+    spent_buffers = [Buffers()] * len(nodes)
     for node in nodes:
-        if node.actual_total_ms is None or node.loops is None:
-            continue
-        node.inclusive_ms = node.actual_total_ms * node.loops / _processes(node)
-    ctes = {(node.subplan_name or "")[4:]: node for node in nodes if _is_cte_plan(node)}
-    # An InitPlan runs once, inside whichever node first needs its value; when that is a node
-    # below the one it hangs under, that node's time already holds it.
-    charged_to = {
-        child.id: _initplan_user(node, child)
-        for node in nodes
-        for child in node.children
-        if child.parent_relationship == "InitPlan" and not _is_cte_plan(child)
-    }
+        for payer, share in _charges(node, payers):
+            spent_ms[payer.id] += share * (node.inclusive_ms or 0.0)
     for node in nodes:
-        if node.inclusive_ms is None:
+        for payer, share_buffers in _buffer_charges(node, payers):
+            spent_buffers[payer.id] = spent_buffers[payer.id] + share_buffers
+    for node in nodes:
+        if node.inclusive_ms is not None:
+            node.exclusive_ms = max(node.inclusive_ms - spent_ms[node.id], 0.0)
+        node.exclusive_buffers = (node.buffers - spent_buffers[node.id]).clamped()
+
+
+# Who paid for a node that is not an ordinary child: an InitPlan's user, or a CTE's scans.
+_Payers = dict[int, list[PlanNode]]
+
+
+def _payers(nodes: list[PlanNode]) -> _Payers:
+    payers: _Payers = {}
+    for node in nodes:
+        if node.parent is None:
             continue
-        spent_below = sum(
-            child.inclusive_ms or 0.0
-            for child in node.children
-            if not _is_cte_plan(child) and charged_to.get(child.id, node) is node
-        )
-        spent_below += sum(
-            initplan.inclusive_ms or 0.0
-            for initplan_id, user in charged_to.items()
-            if user is node and (initplan := nodes[initplan_id]).parent is not node
-        )
-        if node.node_type == "CTE Scan" and node.cte_name in ctes:
-            # The first scan to read a row pays for producing it; we cannot tell which scan
-            # did, so each scan is charged at most its own time.
-            spent_below += ctes[node.cte_name].inclusive_ms or 0.0
-        node.exclusive_ms = max(node.inclusive_ms - spent_below, 0.0)
+        if _is_cte_plan(node):
+            payers[node.id] = _cte_scans(node, nodes)
+        elif node.parent_relationship == "InitPlan":
+            payers[node.id] = [_initplan_user(node.parent, node)]
+    return payers
+
+
+def _charges(node: PlanNode, payers: _Payers) -> list[tuple[PlanNode, float]]:
+    """(payer, share of the node's time) pairs; shares add up to at most 1."""
+    if node.parent is None:
+        return []
+    if node.id not in payers:
+        return [(node.parent, 1.0)]
+    scans = payers[node.id]
+    if not _is_cte_plan(node):
+        return [(scans[0], 1.0)]
+    # The first scan to read a CTE row pays for producing it; which one that was is not in the
+    # plan, so the CTE's time goes to the slowest scans first, none charged beyond its own time.
+    total = node.inclusive_ms or 0.0
+    shares: list[tuple[PlanNode, float]] = []
+    remaining = total
+    for scan in sorted(scans, key=lambda s: -(s.inclusive_ms or 0.0)):
+        if remaining <= 0.0 or total <= 0.0:
+            break
+        taken = min(scan.inclusive_ms or 0.0, remaining)
+        shares.append((scan, taken / total))
+        remaining -= taken
+    return shares
+
+
+def _buffer_charges(node: PlanNode, payers: _Payers) -> list[tuple[PlanNode, Buffers]]:
+    if node.parent is None:
+        return []
+    if node.id not in payers:
+        return [(node.parent, node.buffers)]
+    scans = payers[node.id]
+    if not _is_cte_plan(node):
+        return [(scans[0], node.buffers)]
+    # Same rule as for time: the busiest scans absorb the CTE's blocks first.
+    charges: list[tuple[PlanNode, Buffers]] = []
+    remaining = node.buffers
+    for scan in sorted(scans, key=lambda s: -(s.buffers.touched + s.buffers.written)):
+        taken = scan.buffers._combine(remaining, min).clamped()
+        charges.append((scan, taken))
+        remaining = (remaining - taken).clamped()
+    return charges
+
+
+def _absorb_rounding(nodes: list[PlanNode], payers: _Payers) -> None:
+    """Raise a node's time to what its children spent when per-loop rounding hid it.
+
+    The server prints per-loop times to the microsecond, so a node run 20,000 times at
+    "0.000 ms" may have spent up to 10 ms. When its children's time lies within that rounding,
+    the children's total is the better estimate; beyond it, the server's numbers stand. CTEs
+    are left out: which scan paid for them is itself an estimate.
+    """
+    chargers: dict[int, list[PlanNode]] = {node.id: [] for node in nodes}
+    for node in nodes:
+        if node.parent is not None and not _is_cte_plan(node):
+            payer = payers[node.id][0] if node.id in payers else node.parent
+            chargers[payer.id].append(node)
+    settled: set[int] = set()
+
+    def settle(node: PlanNode) -> None:
+        if node.id in settled:
+            return
+        settled.add(node.id)
+        for charger in chargers[node.id]:
+            settle(charger)
+        if node.inclusive_ms is None or node.loops is None:
+            return
+        below = sum(charger.inclusive_ms or 0.0 for charger in chargers[node.id])
+        if below > node.inclusive_ms:
+            slack = 0.0005 * node.loops / _processes(node)
+            node.inclusive_ms = min(below, node.inclusive_ms + slack)
+
+    for node in nodes:
+        settle(node)
+
+
+def _cte_scans(cte: PlanNode, nodes: list[PlanNode]) -> list[PlanNode]:
+    """The CTE Scans that read `cte`: same name, and no nearer CTE of that name above them."""
+    name = (cte.subplan_name or "")[len("CTE ") :]
+    scans = []
+    for node in nodes:
+        if node.node_type != "CTE Scan" or node.cte_name != name or _is_under(node, cte):
+            continue
+        if _nearest_cte(node, name) is cte:
+            scans.append(node)
+    return scans
+
+
+def _nearest_cte(scan: PlanNode, name: str) -> PlanNode | None:
+    ancestor = scan.parent
+    while ancestor is not None:
+        for child in ancestor.children:
+            if _is_cte_plan(child) and child.subplan_name == f"CTE {name}":
+                return child
+        ancestor = ancestor.parent
+    return None
 
 
 def _initplan_user(owner: PlanNode, initplan: PlanNode) -> PlanNode:
-    """The deepest node under `owner` whose expressions read the InitPlan's value."""
+    """The node whose time holds the InitPlan's: where its value was first needed.
+
+    That is the deepest executed node under `owner` whose expressions read the value, or, when
+    that node's own time is too short to hold the InitPlan (the value was needed first by an
+    ancestor, e.g. an Append pruning partitions at run time), its nearest ancestor that can.
+    """
     name = initplan.subplan_name or ""
     # "InitPlan 2 (returns $1)" up to PG 17, read as $1; "InitPlan 2" from PG 18, read as
     # "(InitPlan 2).col1".
@@ -519,10 +675,16 @@ def _initplan_user(owner: PlanNode, initplan: PlanNode) -> PlanNode:
     reads = re.compile("|".join(patterns))
     user = owner
     for node in owner.walk():
-        if node is initplan or _is_under(node, initplan):
+        if node is initplan or _is_under(node, initplan) or node.never_executed:
             continue
         if node.depth > user.depth and any(reads.search(text) for text in _expressions(node)):
             user = node
+    needed = initplan.inclusive_ms or 0.0
+    while user is not owner and user.parent is not None:
+        slack = 0.0005 * (user.loops or 1) / _processes(user)
+        if (user.inclusive_ms or 0.0) + slack >= needed:
+            break
+        user = user.parent
     return user
 
 
@@ -536,13 +698,49 @@ def _is_under(node: PlanNode, ancestor: PlanNode) -> bool:
 
 
 def _expressions(node: PlanNode) -> Iterator[str]:
-    for text in (node.filter, node.index_cond, node.recheck_cond, node.join_filter):
-        if text:
-            yield text
-    for text in (node.hash_cond, node.merge_cond, node.extra.get("One-Time Filter")):
-        if isinstance(text, str):
-            yield text
-    yield from node.output
+    """Every expression text of a node (conditions, keys, outputs), not its names."""
+    for key, value in node.raw.items():
+        if key in _NAME_KEYS:
+            continue
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            yield from (item for item in value if isinstance(item, str))
+
+
+_NAME_KEYS = {"Node Type", "Subplan Name", "CTE Name", "Relation Name", "Alias", "Index Name"}
+
+
+def _inclusive_ms(node: PlanNode) -> float | None:
+    """Time spent in the node and below it, over all loops, as wall-clock time.
+
+    Under a Gather several processes run the node at once and the server reports the average
+    per loop over all of them. With VERBOSE each worker's own numbers are listed, the leader's
+    are the rest, and the node took as long as its slowest process; without them, the total
+    is divided by the processes that ran it.
+    """
+    if node.actual_total_ms is None or node.loops is None:
+        return None
+    total = node.actual_total_ms * node.loops
+    if not _under_gather(node):
+        return total
+    per_worker = [
+        float(w["Actual Total Time"]) * float(w["Actual Loops"])
+        for w in node.extra.get("Workers") or ()
+        if isinstance(w, dict) and "Actual Total Time" in w and "Actual Loops" in w
+    ]
+    if per_worker:
+        return max(total - sum(per_worker), *per_worker)
+    return total / _processes(node)
+
+
+def _under_gather(node: PlanNode) -> bool:
+    ancestor = node.parent
+    while ancestor is not None:
+        if ancestor.node_type in {"Gather", "Gather Merge"}:
+            return True
+        ancestor = ancestor.parent
+    return False
 
 
 def _processes(node: PlanNode) -> float:
@@ -550,6 +748,12 @@ def _processes(node: PlanNode) -> float:
     ancestor = node.parent
     while ancestor is not None:
         if ancestor.node_type in {"Gather", "Gather Merge"}:
+            workers = node.extra.get("Workers")
+            if isinstance(workers, list) and workers and node.loops is not None:
+                # VERBOSE lists each worker's loops; whatever is left ran in the leader.
+                worker_loops = [_float(w.get("Actual Loops")) or 0.0 for w in workers]
+                leader_ran = node.loops - sum(worker_loops) > 0
+                return float(max(sum(1 for n in worker_loops if n > 0) + leader_ran, 1))
             launched = ancestor.workers_launched or 0
             # A leader that does not participate leaves loops == workers.
             return float(max(min(launched + 1, node.loops or 1), 1))
@@ -557,17 +761,58 @@ def _processes(node: PlanNode) -> float:
     return 1.0
 
 
+def _display_name(node: PlanNode) -> str:
+    name = node.node_type
+    operation = node.extra.get("Operation")
+    if node.node_type == "Aggregate" and node.strategy in _AGGREGATE_NAMES:
+        name = _AGGREGATE_NAMES[node.strategy]
+    elif node.node_type == "ModifyTable" and isinstance(operation, str):
+        name = operation
+    elif node.join_type and node.join_type != "Inner" and "Join" in name:
+        name = name.replace("Join", f"{node.join_type} Join")
+    elif node.join_type and node.join_type != "Inner" and name == "Nested Loop":
+        name = f"Nested Loop {node.join_type} Join"
+    partial_mode = node.extra.get("Partial Mode")
+    if isinstance(partial_mode, str) and partial_mode != "Simple":
+        name = f"{partial_mode} {name}"
+    if node.parallel_aware:
+        name = f"Parallel {name}"
+    if node.scan_direction == "Backward":
+        name = f"{name} Backward"
+    return name
+
+
+# Nodes that read all their input before returning a row: nothing above them can stop their
+# children early.
+_BLOCKING = {"Sort", "Hash"}
+_BLOCKING_STRATEGIES = {"Plain", "Hashed"}  # of Aggregate and SetOp
+_NO_ROWS = {"BitmapAnd", "BitmapOr"}
+
+
+def _stopped_early(node: PlanNode) -> bool:
+    """Whether a Limit or the inner side of a semi/anti join may have cut this node short."""
+    child, parent = node, node.parent
+    while parent is not None:
+        if child.parent_relationship in {"InitPlan", "SubPlan"}:
+            return False
+        if parent.node_type == "Limit":
+            return True
+        if (
+            parent.node_type == "Nested Loop"
+            and parent.join_type in {"Semi", "Anti"}
+            and child.parent_relationship == "Inner"
+        ):
+            return True
+        if parent.node_type in _BLOCKING or (
+            parent.node_type in {"Aggregate", "SetOp"} and parent.strategy in _BLOCKING_STRATEGIES
+        ):
+            return False
+        child, parent = parent, parent.parent
+    return False
+
+
 def _is_cte_plan(node: PlanNode) -> bool:
     return bool(node.subplan_name and node.subplan_name.startswith("CTE "))
-
-
-def _compute_exclusive_buffers(nodes: list[PlanNode]) -> None:
-    for node in nodes:
-        below = Buffers()
-        for child in node.children:
-            if not _is_cte_plan(child):
-                below = below + child.buffers
-        node.exclusive_buffers = (node.buffers - below).clamped()
 
 
 def _parse_jit(data: Any) -> Jit | None:

@@ -488,6 +488,23 @@ SHAPES: tuple[Shape, ...] = (
 )
 
 
+def fixture_names() -> list[str]:
+    """Every committed plan as "<version>/<shape>", the hand-written pg13/ and future/ too."""
+    return sorted(
+        f"{path.parent.name}/{path.stem}"
+        for path in FIXTURES.glob("*/*.json")
+        if path.name != "server.json"
+    )
+
+
+def read_fixture(name: str) -> tuple[str, dict[str, Any]]:
+    """The EXPLAIN JSON text of "<version>/<shape>" and its version's server.json."""
+    version, _, shape = name.partition("/")
+    text = (FIXTURES / version / f"{shape}.json").read_text(encoding="utf-8")
+    server = json.loads((FIXTURES / version / "server.json").read_text(encoding="utf-8"))
+    return text, server
+
+
 def explain_options(server_version_num: int, *, analyze: bool) -> str:
     """The EXPLAIN option list used for a server version."""
     if not analyze:
