@@ -1,0 +1,125 @@
+"""Fixtures of the browser tests: one JupyterLab and one Chromium per session, a page per test.
+
+Each test module here carries the `browser` marker. Screenshots go to
+`build/browser-artifacts/` (or NEXUS_BROWSER_ARTIFACTS), printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..fake_anthropic import FakeAnthropic
+from ..support import REPO
+from .harness import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, LabServer, copy_notebooks, require_browser
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, ConsoleMessage, Error
+
+    from .driver import NotebookPage
+
+FAKE_API_KEY = "test-key-not-real"
+ARTIFACTS = Path(os.environ.get("NEXUS_BROWSER_ARTIFACTS", REPO / "build" / "browser-artifacts"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if ARTIFACTS.is_dir() and any(ARTIFACTS.glob("*.png")):
+        terminalreporter.write_line(f"browser screenshots: {ARTIFACTS}")
+
+
+@pytest.fixture(scope="session")
+def browser_scratch() -> Iterator[Path]:
+    """A scratch folder for the session's Lab (not under pytest's 0700 tmp root)."""
+    path = Path(tempfile.mkdtemp(prefix="nexus-browser-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """The fake Messages API the kernels of the session's Lab talk to."""
+    require_browser()
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def lab(browser_scratch: Path, fake_anthropic: FakeAnthropic) -> Iterator[LabServer]:
+    """JupyterLab on a copy of notebooks/, embedded PostgreSQL, the fake Anthropic API."""
+    require_browser()
+    root = copy_notebooks(REPO / "notebooks", browser_scratch / "notebooks")
+    server = LabServer(
+        root=root, scratch=browser_scratch, extra_env=fake_anthropic.environment(FAKE_API_KEY)
+    )
+    server.start()
+    yield server
+    leftovers = server.stop()
+    assert not leftovers, f"JupyterLab did not stop cleanly: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[BrowserContext]:
+    """Debian's Chromium under Playwright (never Playwright's own download), one context.
+
+    The context (and so its HTTP cache) is shared: Lab's scripts load once per session.
+    """
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        yield context
+        context.close()
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """The screenshot folder, emptied of the previous run's pictures."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    return ARTIFACTS
+
+
+@pytest.fixture
+def notebook(
+    request: pytest.FixtureRequest, lab: LabServer, browser: BrowserContext, artifacts: Path
+) -> Iterator[NotebookPage]:
+    """A fresh page on the session's Lab; console errors fail the test; kernels stop after."""
+    from .driver import NotebookPage
+
+    console = ConsoleLog()
+    page = browser.new_page()
+
+    def on_console(message: ConsoleMessage) -> None:
+        location = message.location
+        console.message(message.type, message.text, location.get("url", ""))
+
+    def on_page_error(error: Error) -> None:
+        console.page_error(f"{error.name}: {error.message}\n{error.stack or ''}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+    prefix = re.sub(r"[^\w-]+", "-", request.node.name).strip("-")
+    driver = NotebookPage(page, lab, console, artifacts, prefix)
+    try:
+        yield driver
+    finally:
+        log = artifacts / f"{prefix}-console.log"
+        log.write_text("\n".join(console.lines) + "\n", encoding="utf-8")
+        page.close()
+        for session in lab.api("GET", "/api/sessions"):
+            lab.api("DELETE", f"/api/sessions/{session['id']}")
+        lab.shutdown_kernels()
