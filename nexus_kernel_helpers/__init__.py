@@ -22,15 +22,20 @@ from .errors import (
     QueryError,
     SandboxRefusal,
 )
-from .plans import Plan
+from .agent import Answer, Nexus
+from .plans import Advice, Comparison, Plan
 from .postgres import Database, QueryResult, current_database, start_database
 
 __all__ = [
+    "Advice",
+    "Answer",
     "BackendUnavailable",
+    "Comparison",
     "ConfigurationError",
     "Database",
     "DatabaseError",
     "LoadError",
+    "Nexus",
     "NexusError",
     "Plan",
     "QueryError",

@@ -1,9 +1,10 @@
 """IPython magics: thin wrappers over the Python API.
 
-`%nexus_db start|status|stop` wraps `start_database()` / `current_database()`; `%%sql` wraps
-`Database.query()`, `%explain` `Database.explain()`, `%%compare` `Database.compare()` and
-`%%advise` `Database.advise()`. `:name` placeholders take values from the notebook's variables
-and are sent as bound parameters, never pasted into the SQL.
+`%nexus_db start|status|reset|stop` wraps `start_database()` / `current_database()`; `%%sql`,
+`%explain`, `%%compare` and `%%advise` wrap `Database.query()`, `.explain()`, `.compare()` and
+`.advise()`; `%%nexus` and `%nexus_key` wrap `agent.ask()` and `agent.set_key()`. `:name`
+placeholders take values from the notebook's variables and are sent as bound parameters,
+never pasted into the SQL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .postgres._placeholders import placeholder_names
 from .postgres._result import DISPLAY_ROWS
 
 if TYPE_CHECKING:
+    from .agent import Answer
     from .plans import Advice, Comparison, Plan
 
 __all__ = ["NexusMagics", "split_compare_cell", "split_leading_options"]
@@ -130,6 +132,32 @@ class NexusMagics(Magics):
         if args.out:
             self._namespace[args.out] = advice
         return advice
+
+    @line_cell_magic
+    def nexus(self, line: str, cell: str | None = None) -> Answer | None:
+        """Ask Nexus: `%%nexus` with the question in the cell; `%nexus reset` forgets the chat.
+
+        SQL in the cell (after the question) is what the question is about.
+        """
+        from . import agent
+
+        if cell is None and line.strip().lower() in {"reset", "stop"}:
+            (agent.reset if line.strip().lower() == "reset" else agent.stop)()
+            return None
+        question = "\n".join(part for part in (line.strip(), cell or "") if part.strip())
+        if not question.strip():
+            raise ConfigurationError(
+                "%%nexus needs a question", fix="write it in the cell, e.g. `Why is this slow?`"
+            )
+        return agent.ask(question)
+
+    @line_magic
+    def nexus_key(self, line: str) -> None:
+        """Ask for the Anthropic API key (getpass); it stays in this kernel's memory only."""
+        from . import agent
+
+        del line  # a key typed on the magic's line would be saved in the notebook
+        agent.set_key()
 
     @property
     def _namespace(self) -> dict[str, Any]:
