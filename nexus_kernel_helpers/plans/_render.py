@@ -122,6 +122,7 @@ class _Column:
     width: str
     cell: Callable[[PlanNode], tuple[str, str]]
     tip: str = ""
+    narrow_width: str = "9em"
 
     @property
     def optional(self) -> bool:
@@ -411,8 +412,10 @@ def _columns(facts: _Facts) -> list[_Column]:
     nodes = facts.plan.nodes
     if not facts.analyzed:
         return [
-            _Column("cost", "11em", _cost_cell, "startup..total cost, in planner units"),
-            _Column("est. rows", "7em", lambda n: (_count(n.plan_rows), ""), "rows per loop"),
+            _Column("cost", "11em", _cost_cell, "startup..total cost, in planner units", "10em"),
+            _Column(
+                "est. rows", "7em", lambda n: (_count(n.plan_rows), ""), "rows per loop", "6em"
+            ),
             _Column("width", "4em", lambda n: (f"{n.plan_width}", ""), "bytes per row"),
         ]
     columns = [
@@ -534,10 +537,15 @@ def plan_html(plan: Plan, *, title: str | None = None, highlight: Collection[int
     first = ["minmax(18em,1fr)"] + (["10em"] if facts.analyzed else [])
     essential = [column for column in columns if not column.optional]
     style = ""
-    for suffix, shown in (("", columns), ("-narrow", essential)):
-        min_width = 20 + (10 if facts.analyzed else 0) + sum(_em(c.width) for c in shown)
-        style += f"--nx-cols{suffix}:{' '.join(first + [c.width for c in shown])};"
-        style += f"--nx-min{suffix}:{min_width:g}em;"
+    # Narrow (two plans side by side): a shorter label column and only the essential ones.
+    narrow = [column.narrow_width for column in essential]
+    layouts = (
+        ("", first + [c.width for c in columns]),
+        ("-narrow", ["minmax(11em,1fr)"] + (["8.5em"] if facts.analyzed else []) + narrow),
+    )
+    for suffix, widths in layouts:
+        min_width = 2 + sum(_em(w) for w in widths)
+        style += f"--nx-cols{suffix}:{' '.join(widths)};--nx-min{suffix}:{min_width:g}em;"
     parts = [
         f'<div class="nx-plan" style="{style}">',
         f"<style>{_CSS}</style>",
@@ -578,7 +586,8 @@ def _attr(value: str) -> str:
 
 
 def _em(width: str) -> float:
-    return float(width.removesuffix("em"))
+    """The ems of "11em" or of the minimum in "minmax(18em,1fr)"."""
+    return float(width.removeprefix("minmax(").split("em")[0])
 
 
 def _html_tree(facts: _Facts, columns: list[_Column], out: list[str]) -> None:

@@ -94,7 +94,8 @@ class CompareWidget:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
 
-        editor = widgets.Layout(width="100%", height="10em")
+        # "auto" lets the flex box stretch each editor to its column, margins included.
+        editor = widgets.Layout(width="auto", height="10em")
         self.before = widgets.Textarea(
             value=before, placeholder="SELECT ... (the query as it is now)", layout=editor
         )
@@ -106,7 +107,7 @@ class CompareWidget:
         self.setup = widgets.Textarea(
             value=setup,
             placeholder="CREATE INDEX ... (after side only, rolled back afterwards)",
-            layout=widgets.Layout(width="100%", height="4.5em"),
+            layout=widgets.Layout(width="auto", height="4.5em"),
         )
         self.runs = widgets.IntSlider(
             value=runs,
