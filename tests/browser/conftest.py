@@ -86,9 +86,9 @@ def browser() -> Iterator[BrowserContext]:
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """The screenshot folder, emptied of the previous run's pictures."""
+    """The screenshot folder, emptied of the previous run's pictures and console logs."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
+    for old in [*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("*.log")]:
         old.unlink()
     return ARTIFACTS
 

@@ -168,12 +168,28 @@ class NotebookPage:
             if target is None:
                 self.page.screenshot(path=path)
             else:
-                target.scroll_into_view_if_needed()
-                target.screenshot(path=path)
+                self._element_screenshot(target, path)
             taken.append(path)
             self.shots.append(path)
         self.set_theme(LIGHT)
         return taken
+
+    def _element_screenshot(self, target: Locator, path: Path) -> None:
+        # Lab scrolls the notebook inside a fixed-size panel: an element taller than the window
+        # would be cut off, so the window grows for the picture.
+        viewport = self.page.viewport_size
+        box = target.bounding_box()
+        if viewport is not None and box is not None and box["height"] > viewport["height"] - 200:
+            self.page.set_viewport_size(
+                {"width": viewport["width"], "height": int(box["height"]) + 300}
+            )
+            self.page.wait_for_timeout(250)
+        try:
+            target.scroll_into_view_if_needed()
+            target.screenshot(path=path)
+        finally:
+            if viewport is not None:
+                self.page.set_viewport_size(viewport)
 
     def evaluate(self, script: str, arg: Any = None) -> Any:
         """Evaluate JavaScript in the page."""
