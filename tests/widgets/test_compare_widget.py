@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,3 +255,19 @@ def test_real_bad_sql_is_one_line(widget_tables: nx.Database) -> None:
     assert "\n" not in widget.error
     assert widget.error.startswith('QueryError: column "nme" does not exist')
     assert "Traceback" not in shown(widget)["text/plain"]
+
+
+def test_real_cancel_stops_the_server(widget_tables: nx.Database) -> None:
+    widget = CompareWidget(widget_tables, before="select pg_sleep(0.2), 1", runs=40)
+    widget.run_button.click()
+    deadline = time.monotonic() + WAIT_S
+    while widget.progress.value < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert widget.running
+    widget.cancel_button.click()
+    finish(widget)
+
+    assert widget.stage.value == "cancelled"
+    assert widget.comparison is not None
+    assert widget.comparison.verdict == "cancelled"
+    assert "cancelled after" in shown(widget)["text/plain"]
