@@ -19,6 +19,7 @@ from ._display import safe_markdown
 __all__ = ["DEFAULT_HISTORY_TOKENS", "Conversation", "estimate_tokens"]
 
 DEFAULT_HISTORY_TOKENS = 60_000
+INTERRUPTED = "(this answer was interrupted here)"
 
 
 def estimate_tokens(value: object) -> int:
@@ -43,15 +44,25 @@ class Conversation:
         """Start an exchange: trim to the budget, then add the question."""
         self.trim(self.budget_tokens - estimate_tokens(question))
         self._starts.append(len(self.messages))
-        block = {"type": "text", "text": question}
-        if self.messages and self.messages[-1]["role"] == "user":
-            # An interrupted exchange ended on tool results: the question joins that message.
-            self._starts[-1] -= 1
-            if len(self._starts) > 1 and self._starts[-1] <= self._starts[-2]:
-                self._starts.pop()  # the last exchange had only its question: one exchange now
-            self.messages[-1]["content"].append(block)
-        else:
-            self.messages.append({"role": "user", "content": [block]})
+        self.messages.append({"role": "user", "content": [{"type": "text", "text": question}]})
+
+    def end(self) -> None:
+        """Close the exchange so the next question starts a new user message.
+
+        An exchange that got no assistant turn at all (the API failed at once, or it was
+        stopped before anything arrived) is taken back; one that ended on tool results (it
+        was interrupted between steps) gets a short assistant turn saying so.
+        """
+        if not self._starts:
+            return
+        start = self._starts[-1]
+        if not any(m["role"] == "assistant" for m in self.messages[start:]):
+            del self.messages[start:]
+            self._starts.pop()
+        elif self.messages[-1]["role"] == "user":
+            self.messages.append(
+                {"role": "assistant", "content": [{"type": "text", "text": INTERRUPTED}]}
+            )
 
     def record(self, answer: Answer) -> None:
         """Keep the answer in the visible transcript."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Nexus", "ask", "default_nexus", "reset", "stop"]
 
+_UNFINISHED = ("stopped", "interrupted", "error")
 KEY_HELP = (
     "Nexus is offline: no Anthropic API key is set. Run `%nexus_key` (or "
     "`nx.agent.set_key()`), or put `ANTHROPIC_API_KEY=...` in a `.env` file next to the notebook."
@@ -195,7 +196,7 @@ class Nexus:
             max_tokens=self.max_tokens,
             stop=self._stop,
         )
-        if self.record and result.steps:
+        if self.record and result.error is None and result.stop_reason not in _UNFINISHED:
             save_transcript(
                 self.transcripts_dir,
                 question=question,
@@ -244,6 +245,7 @@ class Nexus:
         self, question: str, query: str | None, result: LoopResult, mode: Mode, output: LiveOutput
     ) -> Answer:
         self.last_result = result
+        self.conversation.end()
         answer = Answer(
             question=question,
             text=result.text,

@@ -46,6 +46,7 @@ MAX_RESULT_CHARS = 6_000
 MAX_ROWS_TO_MODEL = 50
 MAX_CELL_CHARS = 120
 MEASURE_RUNS = 3
+COMPARE_RUNS = 7
 
 _SQL = {"type": "string", "description": "one SQL statement"}
 
@@ -216,11 +217,15 @@ class ToolRunner:
         *,
         query: str | None = None,
         runs: int = MEASURE_RUNS,
+        compare_runs: int = COMPARE_RUNS,
+        timeout_ms: int = 10_000,
         max_result_chars: int = MAX_RESULT_CHARS,
     ) -> None:
         self.db = db
         self.query = query
         self.runs = runs
+        self.compare_runs = compare_runs
+        self.timeout_ms = timeout_ms
         self.max_result_chars = max_result_chars
 
     def run(self, tool_id: str, name: str, tool_input: Mapping[str, Any]) -> ToolCall:
@@ -347,12 +352,14 @@ class ToolRunner:
             return self._compare_by_explain(call, before=before, after=after, setup=setup)
         comparison = compare(
             self.db, before, after, setup=list(setup) if setup else None,
-            runs=max(self.runs, 3), warmup=1,
+            runs=self.compare_runs, warmup=1, timeout_ms=self.timeout_ms,
         )  # fmt: skip
-        call.summary = f"{comparison.verdict}, speedup x{comparison.speedup:.2f}"
+        call.summary = str(comparison.headline)
         call.data = {
             "speedup": comparison.speedup,
+            "ci": [comparison.ci_low, comparison.ci_high],
             "verdict": comparison.verdict,
+            "equivalent": comparison.equivalent,
             "before_ms": statistics.median(comparison.before.execution_ms or [0.0]),
             "after_ms": statistics.median(comparison.after.execution_ms or [0.0]),
         }
@@ -377,7 +384,9 @@ class ToolRunner:
         speedup = before_ms / after_ms if after_ms > 0 else float("inf")
         same = None if after is None else self._same_rows(before, after)
         call.summary = f"{before_ms:.2f} ms -> {after_ms:.2f} ms (x{speedup:.2f})"
-        call.data = {"before_ms": before_ms, "after_ms": after_ms, "speedup": speedup}
+        call.data = {
+            "before_ms": before_ms, "after_ms": after_ms, "speedup": speedup, "equivalent": same
+        }  # fmt: skip
         lines = [
             f"median of {self.runs} EXPLAIN ANALYZE runs each (rolled back):",
             f"before: {before_ms:.3f} ms  {before_times}",
