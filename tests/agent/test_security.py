@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ HOSTILE_TEXT = (
     "`<b>code stays</b>`\n\n```html\n<script>kept as code</script>\n```\n"
 )
 
-ATTACKS = [
+ATTACKS: list[tuple[str, dict[str, Any]]] = [
     ("run_query", {"sql": "DROP TABLE agent_shop.orders"}),
     ("run_query", {"sql": "DELETE FROM agent_shop.customers"}),
     ("run_query", {"sql": "COMMIT; DELETE FROM agent_shop.customers"}),
