@@ -25,7 +25,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .. import _html
-from ..errors import NexusError
+from ..errors import ConfigurationError, NexusError
 from ._candidates import (
     CandidateSet,
     IndexCandidate,
@@ -56,6 +56,8 @@ JIT_SHARE = 0.2
 TRIGGER_SHARE = 0.2
 _BITMAP_ENTRY_BYTES = 64  # a TID bitmap page entry plus its hash slot (tidbitmap.c)
 _DEFAULT_WORK_MEM = "4MB"
+MIN_RUNS = 3  # compare() needs this many runs per side for an interval
+NOTICEABLE_MS = 1.0  # below this a node is not "high", whatever its share
 
 
 @dataclass(frozen=True)
@@ -288,9 +290,10 @@ class _Context:
         return next((c for c in self._candidates.candidates if c.node_id == node.id), None)
 
 
-def _severity(share: float) -> str:
+def _severity(share: float, milliseconds: float | None = None) -> str:
+    """High from half of the time (and a millisecond), medium from a fifth, else low."""
     if share >= 0.5:
-        return "high"
+        return "high" if milliseconds is None or milliseconds >= NOTICEABLE_MS else "medium"
     return "medium" if share >= 0.2 else "low"
 
 
@@ -522,7 +525,7 @@ def _seq_scan_filters(context: _Context) -> Iterator[Finding]:
         )
         yield Finding(
             "seq-scan-filter",
-            _severity(share),
+            _severity(share, node.inclusive_ms),
             node.id,
             f"{node.label} reads {_count(read)} rows to keep {_count(returned)}",
             f"The filter {_clip(node.filter)} keeps {_percent(returned, read)} of the rows;"
@@ -548,7 +551,7 @@ def _filter_waste(context: _Context) -> Iterator[Finding]:
             share = context.share(node.exclusive_ms)
             yield Finding(
                 "filter-waste",
-                _severity(share),
+                _severity(share, node.exclusive_ms),
                 node.id,
                 f"{node.label} throws away {_count(removed)} rows to keep {_count(returned)}",
                 f"The {kind} {_clip(condition)} removes {_percent(removed, removed + returned)}"
@@ -691,7 +694,7 @@ def _lossy_bitmaps(context: _Context) -> Iterator[Finding]:
         rechecked = node.rows_removed_by_index_recheck or 0
         yield Finding(
             "lossy-bitmap",
-            _severity(share),
+            _severity(share, node.exclusive_ms),
             node.id,
             f"{node.label} went lossy on {_count(node.lossy_heap_blocks)} pages",
             f"The bitmap outgrew work_mem ({_work_mem(context)}) and kept whole pages instead"
@@ -741,11 +744,11 @@ def _nested_loops(context: _Context) -> Iterator[Finding]:
         # Many cheap index lookups are what a nested loop is for: worth a look, not an alarm.
         severity = "medium" if share >= 0.2 else "low"
         if scanned is not None and scanned.node_type in {"Seq Scan", "Parallel Seq Scan"}:
-            severity = _severity(max(share, 0.5))
+            severity = _severity(max(share, 0.5), inner.inclusive_ms)
             hints.append(f"index the join key of {scanned.relation}: each loop scans it whole")
         underestimated = (outer.misestimate or 1) >= MISESTIMATE_FACTOR
         if outer.misestimate_direction == "under" and underestimated:
-            severity = _severity(share)
+            severity = _severity(share, inner.inclusive_ms)
             hints.append(
                 f"the planner expected {_count(outer.estimated_total_rows)} outer rows,"
                 f" not {_count(outer.total_rows or 0)}: fix that estimate (ANALYZE,"
@@ -825,7 +828,7 @@ def _triggers(context: _Context) -> Iterator[Finding]:
         on = f" on {trigger.relation}" if trigger.relation else ""
         yield Finding(
             "slow-trigger",
-            _severity(share),
+            _severity(share, trigger.time_ms),
             None,
             f"Trigger {trigger.name}{on} took {share:.0%} of the time",
             f"{format_ms(trigger.time_ms)} over {_count(trigger.calls)} calls.",
@@ -973,7 +976,12 @@ def advise(
     from ..postgres._placeholders import bind_named
 
     if max_candidates < 0:
-        raise ValueError(f"max_candidates must be >= 0, not {max_candidates!r}")
+        raise ConfigurationError(f"max_candidates must be 0 or more, not {max_candidates!r}")
+    if verify and runs < MIN_RUNS:
+        raise ConfigurationError(
+            f"runs must be {MIN_RUNS} or more, not {runs!r}",
+            fix="a confidence interval needs several runs per side (7 is the default here)",
+        )
     result = sandbox.explain(db, sql, params)
     plan = parse_plan(result.plan, sql=result.sql, server_version_num=db.server_version_num)
     findings = advise_plan(plan)

@@ -470,5 +470,7 @@ def test_display_is_escaped_and_shows_the_plan_collapsed(shop: nx.Database) -> N
 def test_a_bad_query_fails_before_anything_is_measured(shop: nx.Database) -> None:
     with pytest.raises(nx.QueryError):
         advise(shop, "select nope from orders")
-    with pytest.raises(ValueError, match="max_candidates"):
+    with pytest.raises(nx.ConfigurationError, match="max_candidates"):
         advise(shop, "select 1", max_candidates=-1)
+    with pytest.raises(nx.ConfigurationError, match="runs must be 3 or more"):
+        advise(shop, "select 1", runs=2)
