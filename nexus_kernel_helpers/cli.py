@@ -1,24 +1,51 @@
-"""The `nexus-workbook` command: lab, run, doctor, bench."""
+"""The `nexus-workbook` command: lab, run, exercises, class-databases, doctor, bench."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import NexusError
 
 __all__ = ["main"]
 
+# The scale notebook 02 and the exercise checks are tuned for (see exercises/_catalog.py).
+DEFAULT_LAB_SCALE = 0.05
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    commands: dict[str, Callable[[], int]] = {
+        "lab": lambda: _lab(args.notebooks, extra),
+        "run": lambda: _run(args.notebooks, args.output_dir, args.timeout, args.kernel),
+        "exercises": lambda: _exercises(args),
+        "class-databases": lambda: _class_databases(args),
+        "doctor": _doctor,
+        "bench": lambda: _bench(args.runs, args.docker, args.json),
+    }
+    try:
+        return commands[args.command]()
+    except NexusError as error:
+        print(f"nexus-workbook: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        print("nexus-workbook: interrupted", file=sys.stderr)  # noqa: T201
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexus-workbook", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     lab = commands.add_parser("lab", help="open JupyterLab on the workbook's notebooks")
     lab.add_argument("--notebooks", type=Path, default=None, help="folder to open")
+
     run = commands.add_parser("run", help="execute notebooks headless, each on a fresh kernel")
     run.add_argument("notebooks", nargs="+", type=Path, help="the .ipynb files to execute")
     run.add_argument(
@@ -26,28 +53,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (300)")
     run.add_argument("--kernel", default=None, help="kernel name (default: this interpreter)")
+
+    exercises = commands.add_parser("exercises", help="list, show and verify the exercises")
+    actions = exercises.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every exercise with its title")
+    show = actions.add_parser("show", help="one exercise: task, query, criteria and hints")
+    show.add_argument("id", help='e.g. "02.3"')
+    show.add_argument("--solution", action="store_true", help="also show the reference solution")
+    verify = actions.add_parser(
+        "verify", help="on a fresh database: each check fails at the start, passes when solved"
+    )
+    verify.add_argument("ids", nargs="*", help="exercises to verify (default: all)")
+    verify.add_argument("--scale", type=float, default=DEFAULT_LAB_SCALE, help="dataset scale")
+    verify.add_argument(
+        "--backend", choices=["embedded", "docker"], default="embedded", help="fresh server"
+    )
+
+    classroom = commands.add_parser(
+        "class-databases", help="one database per learner on a shared server, from a template"
+    )
+    classroom.add_argument("--url", help="admin URL of the server (default NEXUS_DATABASE_URL)")
+    classroom.add_argument("--learners", type=int, default=0, help="how many learners")
+    classroom.add_argument("--prefix", default="learner", help="names: <prefix>01, <prefix>02, ...")
+    classroom.add_argument("--dataset", default="shop", help="dataset every learner starts from")
+    classroom.add_argument("--scale", type=float, default=DEFAULT_LAB_SCALE, help="dataset scale")
+    classroom.add_argument("--seed", type=int, default=42, help="dataset seed")
+    classroom.add_argument(
+        "--credentials",
+        type=Path,
+        default=Path("class-credentials.env"),
+        help="file (mode 600) that receives each learner's URL with its password",
+    )
+    classroom.add_argument("--reset", nargs="+", metavar="NAME", help="re-clone these learners")
+    classroom.add_argument("--drop", action="store_true", help="remove every learner database")
+
     commands.add_parser("doctor", help="check what this machine offers the workbook")
     bench = commands.add_parser("bench", help="measure start-up speed against bare PostgreSQL")
     bench.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     bench.add_argument("--docker", action="store_true", help="also measure the Docker backend")
     bench.add_argument("--json", type=Path, default=None, help="also write results here")
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "lab":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        if args.command == "lab":
-            return _lab(args.notebooks, extra)
-        if args.command == "run":
-            return _run(args.notebooks, args.output_dir, args.timeout, args.kernel)
-        if args.command == "doctor":
-            return _doctor()
-        return _bench(args.runs, args.docker, args.json)
-    except NexusError as error:
-        print(f"nexus-workbook: {error}", file=sys.stderr)  # noqa: T201
-        return 2
-    except KeyboardInterrupt:
-        print("nexus-workbook: interrupted", file=sys.stderr)  # noqa: T201
-        return 130
+    return parser
 
 
 def _lab(notebooks: Path | None, extra: list[str]) -> int:
@@ -101,6 +146,78 @@ def _run(
     verdict = f"{failed} of {len(runs)} failed" if failed else f"all {len(runs)} passed"
     print(f"{verdict} in {total:.1f} s; executed copies in {out}")  # noqa: T201
     return 1 if failed else 0
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    from . import exercises
+
+    if args.action == "list":
+        for spec in exercises.all_exercises():
+            kind = "rewrite" if spec.rewrite else "database"
+            print(f"{spec.id}  {spec.title}  ({kind}; scale >= {spec.min_scale:g})")  # noqa: T201
+        return 0
+    if args.action == "show":
+        exercise = exercises.exercise(args.id, progress=exercises.ProgressStore(None))
+        print(exercise._repr_mimebundle_()["text/plain"])  # noqa: T201
+        for number in range(1, len(exercise.spec.hints) + 1):
+            print("\n" + exercise.hint(number)._repr_mimebundle_()["text/plain"])  # noqa: T201
+        if args.solution:
+            print("\n" + exercise.solution()._repr_mimebundle_()["text/plain"])  # noqa: T201
+        return 0
+    return _verify(args.ids, args.scale, args.backend)
+
+
+def _verify(ids: list[str], scale: float, backend: str) -> int:
+    """Verify exercises on a fresh server; exit 1 if any check is unfair."""
+    from . import exercises
+    from .postgres import start_database
+
+    specs = [exercises.exercise_spec(i) for i in ids] if ids else exercises.all_exercises()
+    runnable = [spec for spec in specs if scale >= spec.min_scale]
+    for spec in specs:
+        if spec not in runnable:
+            print(f"skip {spec.id} {spec.title}: needs scale >= {spec.min_scale:g}")  # noqa: T201
+    datasets = {spec.dataset for spec in runnable}
+    failed = 0
+    for dataset in sorted(datasets):
+        db = start_database(
+            backend,  # type: ignore[arg-type]
+            reuse=False,
+            make_current=False,
+            dataset=dataset,
+            scale=scale,
+        )
+        try:
+            chosen = [spec for spec in runnable if spec.dataset == dataset]
+            for verification in exercises.verify_exercises(db, chosen):
+                print(verification.line())  # noqa: T201
+                failed += not verification.ok
+        finally:
+            db.stop()
+    print(f"{len(runnable) - failed} of {len(runnable)} exercises verified")  # noqa: T201
+    return 1 if failed else 0
+
+
+def _class_databases(args: argparse.Namespace) -> int:
+    from ._classroom import ClassPlan, drop_class, prepare_class, reset_learners
+
+    plan = ClassPlan(
+        url=args.url,
+        learners=args.learners,
+        prefix=args.prefix,
+        dataset=args.dataset,
+        scale=args.scale,
+        seed=args.seed,
+    )
+    if args.drop:
+        lines = drop_class(plan)
+    elif args.reset:
+        lines = reset_learners(plan, args.reset)
+    else:
+        lines = prepare_class(plan, credentials=args.credentials)
+    for line in lines:
+        print(line)  # noqa: T201
+    return 0
 
 
 def _doctor() -> int:

@@ -18,7 +18,7 @@ def write_notebook(path: Path, *cells: tuple[str, str]) -> Path:
     notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     for kind, source in cells:
         make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
-        notebook.cells.append(make(source))
+        notebook.cells.append(make(source))  # type: ignore[no-untyped-call]
     nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
     return path
 
