@@ -169,7 +169,8 @@ class Advice:
         if self.covered:
             lines += ["", "Already served by an existing index:"]
             lines += [f"- `{c.ddl}`: {name}" for c, name in self.covered]
-        untried = self.candidates[len(self.suggestions) + len(self.tried) :]
+        measured = {s.ddl for s in (*self.suggestions, *self.tried)}
+        untried = [c for c in self.candidates if c.ddl not in measured]
         if untried:
             lines += ["", "Not measured (beyond max_candidates):"]
             lines += [f"- `{c.ddl}`" for c in untried]
@@ -950,7 +951,7 @@ def _plan_summary(plan: Plan) -> str:
         parts.append(f"execution {format_ms(plan.execution_ms)}")
     if plan.planning_ms is not None:
         parts.append(f"planning {format_ms(plan.planning_ms)}")
-    parts.append(f"{len(plan.nodes)} nodes")
+    parts.append(f"{len(plan.nodes)} node{'s' if len(plan.nodes) != 1 else ''}")
     return ", ".join(parts)
 
 

@@ -465,6 +465,9 @@ def test_display_is_escaped_and_shows_the_plan_collapsed(shop: nx.Database) -> N
     assert markdown.startswith("## Query advice\n\n```sql\nselect id from orders")
     assert "### Findings" in markdown
     assert "### Indexes" in markdown
+    assert len(advice.suggestions) + len(advice.tried) == 1  # max_candidates=1
+    assert len(advice.candidates) > 1
+    assert "Not measured (beyond max_candidates):" in markdown
 
 
 def test_a_bad_query_fails_before_anything_is_measured(shop: nx.Database) -> None:
