@@ -16,9 +16,12 @@ How a comparison runs:
    exclusively; CREATE INDEX blocks writes), the sides cannot alternate: all "before" runs
    come first, then the what-if is set up again for the "after" runs. The report says so.
 
-The verdict comes from the server's execution time (EXPLAIN ANALYZE): median before over
-median after, with a bootstrap interval (`_stats`). The client's wall time of the plain
-statement is measured in the same runs and reported beside it.
+The speedup is the server's execution time (EXPLAIN ANALYZE): median before over median after,
+with a bootstrap interval (`_stats`). The client's wall time of the plain statement is measured
+in the same runs; "faster" or "slower" is only said when both measurements say it.
+
+Without a setup, the two sides also trade connections every run, so a difference between the
+two server processes (one sharing a CPU with a busy neighbour, say) cannot pass for a speedup.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -40,10 +44,26 @@ from ..sandbox._rules import Mode, Statement, check, check_statement, parse_stat
 from ..sandbox._run import _bind, _Bound, explain_options, what_if
 from ._diff import PlanDiff, diff_plans, format_bytes, format_count, format_ms
 from ._equivalence import RowsDigest, compare_results, order_keys
-from ._measure import Cancelled, Run, SideSession, StatementWatch, TimedOut, locks_conflict
+from ._measure import (
+    Cancelled,
+    Run,
+    Scope,
+    SideRunner,
+    StatementWatch,
+    TimedOut,
+    locks_conflict,
+)
 from ._model import Plan, parse_plan
 from ._plot import distribution_svg
-from ._stats import NO_DIFFERENCE, SpeedupEstimate, Summary, estimate_speedup, summarize
+from ._stats import (
+    FASTER,
+    NO_DIFFERENCE,
+    SLOWER,
+    SpeedupEstimate,
+    Summary,
+    estimate_speedup,
+    summarize,
+)
 
 if TYPE_CHECKING:
     from ..postgres import Database
@@ -66,7 +86,13 @@ _BEFORE_KEY = "plans:compare:before"
 _AFTER_KEY = "plans:compare:after"
 _ORDER_INTERLEAVED = (
     "interleaved in ABBA order (before, after, after, before, ...): each side goes first"
-    " equally often"
+    " equally often; the after side runs in the what-if's connection, the before side in"
+    " its own"
+)
+_ORDER_SWAPPED = (
+    "interleaved (before, after, before, after, after, before, after, before, ...): each side"
+    " goes first equally often, and the sides trade connections every run, so neither the"
+    " order nor one server process's state favours a side"
 )
 
 
@@ -369,6 +395,13 @@ class _Prepared:
     error: str | None = None
     relations: set[int] = field(default_factory=set)
     jit_setting: str = ""
+    runner: SideRunner | None = None
+
+    @property
+    def active_runner(self) -> SideRunner:
+        if self.runner is None:  # pragma: no cover - set before any run
+            raise RuntimeError("the side has no runner yet")
+        return self.runner
 
     @classmethod
     def make(
@@ -410,31 +443,42 @@ class _Measurement:
     timeout_ms: int
     jit: bool | None
     progress: _Progress
-    order: str = _ORDER_INTERLEAVED
+    order: str = ""
 
     def run(self, watch: StatementWatch) -> None:
         db = self.db
+        for side in (self.before, self.after):
+            side.runner = SideRunner(
+                side.statement,
+                side.bound,
+                explain_options=explain_options(db.server_version_num, analyze=True),
+                timeout_ms=self.timeout_ms,
+                watch=watch,
+            )
+        writes = self.before.statement.changes_data
         with db.borrowed(_BEFORE_KEY, db.connect) as before_connection:
             if not self.setups:
+                either_writes = writes or self.after.statement.changes_data
                 with (
                     db.borrowed(_AFTER_KEY, db.connect) as after_connection,
-                    self._session(self.before, before_connection, watch) as first,
-                    self._session(self.after, after_connection, watch) as second,
+                    self._scope(before_connection, writes=either_writes) as first,
+                    self._scope(after_connection, writes=either_writes) as second,
                 ):
-                    self._validate(first, self.before)
-                    self._validate(second, self.after)
-                    self._interleave(first, second)
+                    self._validate(self.before, first)
+                    self._validate(self.after, second)
+                    self.order = _ORDER_SWAPPED
+                    self._interleave(first, second, swap=True)
                 return
-            with self._session(self.before, before_connection, watch) as first:
-                self._validate(first, self.before)
+            with self._scope(before_connection, writes=writes) as first:
+                self._validate(self.before, first)
             with self._what_if(watch) as second:
-                self._validate(second, self.after)
+                self._validate(self.after, second)
                 held = second.held_locks()
-                writes = self.before.statement.changes_data
                 blocking = locks_conflict(held, self.before.relations, writes=writes)
                 if not blocking:
-                    with self._session(self.before, before_connection, watch) as first:
-                        self._interleave(first, second)
+                    with self._scope(before_connection, writes=writes) as first:
+                        self.order = _ORDER_INTERLEAVED
+                        self._interleave(first, second, swap=False)
                     return
             self.order = (
                 "sequential: all before runs, then all after runs (the setup locks "
@@ -442,72 +486,81 @@ class _Measurement:
                 f"{'writes' if writes else 'reads'}, so the sides could not alternate; the "
                 "what-if was set up a second time for the after side)"
             )
-            with self._session(self.before, before_connection, watch) as first:
-                self._one_side(first, self.before)
+            with self._scope(before_connection, writes=writes) as first:
+                self._one_side(self.before, first)
             with self._what_if(watch) as second:
-                self._one_side(second, self.after)
+                self._one_side(self.after, second)
 
-    def _session(
-        self,
-        side: _Prepared,
-        connection: psycopg.Connection[Any],
-        watch: StatementWatch,
-        *,
-        nested: bool = False,
-    ) -> SideSession:
-        return SideSession(
+    def _scope(
+        self, connection: psycopg.Connection[Any], *, writes: bool, nested: bool = False
+    ) -> Scope:
+        return Scope(
             connection,
-            side.statement,
-            side.bound,
-            explain_options=explain_options(self.db.server_version_num, analyze=True),
+            read_only=not writes,
             timeout_ms=self.timeout_ms,
             jit=self.jit,
-            watch=watch,
             nested=nested,
         )
 
-    def _what_if(self, watch: StatementWatch) -> _WhatIfSession:
-        return _WhatIfSession(self, watch)
+    @contextmanager
+    def _what_if(self, watch: StatementWatch) -> Iterator[Scope]:
+        """A fresh what-if holding the setup, as the after side's scope."""
+        watch.check()
+        with what_if(
+            self.db, self.setups, timeout_ms=max(self.timeout_ms, SETUP_TIMEOUT_MS)
+        ) as trial:
+            # The what-if's own connection, in its open transaction.
+            connection: psycopg.Connection[Any] = trial._connection
+            with self._scope(connection, writes=True, nested=True) as scope:
+                yield scope
 
-    def _validate(self, session: SideSession, side: _Prepared) -> None:
-        side.jit_setting = session.jit_setting
+    def _validate(self, side: _Prepared, scope: Scope) -> None:
+        side.jit_setting = scope.jit_setting
         try:
-            side.relations = session.validate()
+            side.relations = side.active_runner.validate(scope)
         except TimedOut as error:
             raise QueryError(
                 f"planning {side.label} {error}", sql=side.sql, hint="pass a larger timeout_ms"
             ) from None
 
-    def _interleave(self, first: SideSession, second: SideSession) -> None:
-        pairs = [(first, self.before), (second, self.after)]
-        for session, side in pairs:
-            self._digest(session, side)
+    def _interleave(self, first: Scope, second: Scope, *, swap: bool) -> None:
+        """Alternate the sides; with `swap`, they also trade connections every run."""
+        self._digest(self.before, first)
+        self._digest(self.after, second)
+        scopes = (first, second)
         for index in range(self.warmup + self.runs):
-            for session, side in pairs if index % 2 == 0 else pairs[::-1]:
-                self._measure(session, side, index)
+            if swap:
+                before_scope, after_scope = scopes[index % 2], scopes[1 - index % 2]
+                before_first = (index // 2) % 2 == 0
+            else:
+                before_scope, after_scope = first, second
+                before_first = index % 2 == 0
+            steps = [(self.before, before_scope), (self.after, after_scope)]
+            for side, scope in steps if before_first else steps[::-1]:
+                self._measure(side, scope, index)
 
-    def _one_side(self, session: SideSession, side: _Prepared) -> None:
-        self._digest(session, side)
+    def _one_side(self, side: _Prepared, scope: Scope) -> None:
+        self._digest(side, scope)
         for index in range(self.warmup + self.runs):
-            self._measure(session, side, index)
+            self._measure(side, scope, index)
 
-    def _digest(self, session: SideSession, side: _Prepared) -> None:
-        session.watch.check()
+    def _digest(self, side: _Prepared, scope: Scope) -> None:
+        side.active_runner.watch.check()
         if side.digest is None and side.error is None:
             try:
-                side.digest = session.digest()
+                side.digest = side.active_runner.digest(scope)
             except (TimedOut, QueryError) as error:
-                self._fail(side, error, remaining=self.warmup + self.runs)
+                self._fail(side, scope, error, remaining=self.warmup + self.runs)
         self.progress.step(f"{side.label}: equivalence check")
 
-    def _measure(self, session: SideSession, side: _Prepared, index: int) -> None:
+    def _measure(self, side: _Prepared, scope: Scope, index: int) -> None:
         if side.error is not None:
             return
-        session.watch.check()
+        side.active_runner.watch.check()
         try:
-            run = session.measure()
+            run = side.active_runner.measure(scope)
         except (TimedOut, QueryError) as error:
-            self._fail(side, error, remaining=self.warmup + self.runs - index)
+            self._fail(side, scope, error, remaining=self.warmup + self.runs - index)
             return
         if index >= self.warmup:
             side.runs.append(run)
@@ -516,40 +569,15 @@ class _Measurement:
             stage = f"{side.label}: warm-up {index + 1}/{self.warmup}"
         self.progress.step(stage)
 
-    def _fail(self, side: _Prepared, error: Exception, *, remaining: int) -> None:
-        reason = f"timed out: {error}" if isinstance(error, TimedOut) else str(error)
-        side.error = reason.splitlines()[0] if isinstance(error, TimedOut) else reason
+    def _fail(self, side: _Prepared, scope: Scope, error: Exception, *, remaining: int) -> None:
+        """Record why a side stopped; the other side goes on.
+
+        When the error aborted a transaction the sides share, a fresh one replaces it.
+        """
+        side.error = f"timed out: {error}" if isinstance(error, TimedOut) else str(error)
+        if scope.failed:
+            scope.restart()
         self.progress.step(f"{side.label}: failed", remaining)
-
-
-class _WhatIfSession:
-    """The after side inside a fresh what-if holding the setup (entered, then measured)."""
-
-    def __init__(self, measurement: _Measurement, watch: StatementWatch) -> None:
-        self._measurement, self._watch = measurement, watch
-        self._what_if: Any = None
-        self._session: SideSession | None = None
-
-    def __enter__(self) -> SideSession:
-        m = self._measurement
-        self._watch.check()
-        self._what_if = what_if(m.db, m.setups, timeout_ms=max(m.timeout_ms, SETUP_TIMEOUT_MS))
-        trial = self._what_if.__enter__()
-        try:
-            # The what-if's own connection, in its open transaction.
-            connection: psycopg.Connection[Any] = trial._connection
-            self._session = m._session(m.after, connection, self._watch, nested=True)
-            return self._session.__enter__()
-        except BaseException as error:
-            self._what_if.__exit__(type(error), error, error.__traceback__)
-            raise
-
-    def __exit__(self, *exc_info: Any) -> None:
-        try:
-            if self._session is not None:
-                self._session.__exit__(*exc_info)
-        finally:
-            self._what_if.__exit__(*exc_info)
 
 
 def _relation_names(connection: psycopg.Connection[Any], oids: list[int]) -> str:
@@ -585,6 +613,10 @@ def _build(
         verdict = FAILED
     elif equivalent is False:
         verdict = DIFFERENT_RESULTS
+    elif wall is not None and wall.verdict != estimate.verdict:
+        # A speed verdict needs both measurements of the same runs to agree: the server's
+        # execution time and what the client waited for.
+        verdict = NO_DIFFERENCE
     else:
         verdict = estimate.verdict
     notes = _notes(measurement, estimate, wall, verdict)
@@ -674,13 +706,14 @@ def _notes(
     if (
         estimate is not None
         and wall is not None
-        and verdict in ("faster", "slower")
+        and verdict in (FASTER, SLOWER, NO_DIFFERENCE)
         and wall.verdict != estimate.verdict
     ):
         notes.append(
-            f"The client's wall time says '{wall.verdict}' (speedup {wall.speedup:,.2f}x,"
-            f" 95% CI {wall.ci_low:,.2f}x to {wall.ci_high:,.2f}x): planning time or"
-            " transferring rows changes the picture."
+            f"The server's execution time says '{estimate.verdict}' but the client's wall"
+            f" time says '{wall.verdict}' (speedup {wall.speedup:,.2f}x, 95% CI"
+            f" {wall.ci_low:,.2f}x to {wall.ci_high:,.2f}x): a speed verdict needs both."
+            " Planning time, moving rows, or a busy machine can make them disagree."
         )
     for side in (measurement.before, measurement.after):
         if _limit_without_order(side.statement.node):
@@ -713,8 +746,8 @@ def _fairness(
     )
     fairness: dict[str, Any] = {
         "server": f"PostgreSQL {db.server_version}",
-        "metric": "verdict from the server's execution time (EXPLAIN ANALYZE, BUFFERS); the"
-        " client's wall time of the plain statement is shown beside it",
+        "metric": "speedup from the server's execution time (EXPLAIN ANALYZE, BUFFERS); a"
+        " verdict only when the client's wall time of the plain statement agrees",
         "runs": measurement.runs,
         "warmup": measurement.warmup,
         "order": measurement.order,

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 MAX_NODE_LINES = 20
-# A matched node is worth a line when its rows or time changed at least this many times.
+# A matched node is worth a line when its rows or loops changed at least this many times.
 _NOTABLE_FACTOR = 2.0
 
 _Key = tuple[str, str | None, str | None]
@@ -163,11 +163,14 @@ def _node_facts(node: PlanNode) -> list[str]:
 
 
 def _changed_line(old: PlanNode, new: PlanNode) -> str | None:
-    """A line for a matched node whose rows, loops, method or time changed notably."""
+    """A line for a matched node whose rows, loops or method changed notably.
+
+    Time alone is not enough: the same node under the same plan varies from run to run, and
+    the statement's times are compared separately, with statistics.
+    """
     notable = (
         _far_apart(old.total_rows, new.total_rows, floor=10)
         or _far_apart(old.loops, new.loops, floor=2)
-        or _far_apart(old.inclusive_ms, new.inclusive_ms, floor=1.0)
         or old.sort_space_type != new.sort_space_type
         or (old.hash_batches or 1) != (new.hash_batches or 1)
         or (old.workers_launched or 0) != (new.workers_launched or 0)
@@ -212,7 +215,9 @@ def _buffer_lines(before: Plan, after: Plan) -> list[str]:
 
 def _touched_ratio(old: Buffers, new: Buffers) -> str:
     before_pages, after_pages = old.touched, new.touched
-    if before_pages == after_pages or not before_pages or not after_pages:
+    if not before_pages or not after_pages:
+        return ""
+    if max(before_pages, after_pages) < 1.1 * min(before_pages, after_pages):
         return ""
     if before_pages > after_pages:
         return f"{before_pages / after_pages:,.1f}x fewer pages touched"

@@ -1,8 +1,8 @@
 """Measuring one side of a comparison: its transaction, its runs, its cancellation.
 
-A `SideSession` holds one connection in one transaction that is always rolled back, with the
+A `Scope` holds one connection in one transaction that is always rolled back, with the
 sandbox's timeouts set inside it (or, for the "after" side of a setup, the open what-if
-transaction itself). Inside it each run is:
+transaction itself). A `SideRunner` runs one side's statement in a scope; each run is:
 
 1. `EXPLAIN (ANALYZE, BUFFERS, ...)`: the server's execution time and the plan;
 2. the plain statement, its rows streamed and thrown away: the client's wall time.
@@ -39,7 +39,8 @@ from ._equivalence import RowHasher, RowsDigest
 __all__ = [
     "Cancelled",
     "Run",
-    "SideSession",
+    "Scope",
+    "SideRunner",
     "StatementWatch",
     "TimedOut",
     "locks_conflict",
@@ -58,6 +59,7 @@ _BLOCKS_WRITERS = frozenset(
         "AccessExclusiveLock",
     }
 )
+_FAILED = psycopg.pq.TransactionStatus.INERROR
 _HELD_LOCKS = """
     SELECT relation::oid::bigint, mode FROM pg_locks
     WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation IS NOT NULL
@@ -150,47 +152,62 @@ class StatementWatch:
                 self._finished.wait(_WATCH_INTERVAL_S)
 
 
-class SideSession:
-    """One side's statement measured on one connection, inside one rolled-back transaction.
+class Scope:
+    """One connection in one transaction that is always rolled back, with the sandbox's timeouts.
 
-    `nested` means the connection is already in a transaction (the open what-if): settings
-    are set for the rest of it, and nothing here commits or ends it.
+    `nested` means the connection is already in a transaction (the open what-if): settings are
+    set for the rest of it, and nothing here ends it. Otherwise the transaction is this
+    scope's own, read-only unless a side changes data.
     """
 
     def __init__(
         self,
         connection: psycopg.Connection[Any],
-        statement: Statement,
-        bound: _Bound,
         *,
-        explain_options: str,
+        read_only: bool,
         timeout_ms: int,
         jit: bool | None,
-        watch: StatementWatch,
         nested: bool = False,
     ) -> None:
         self.connection = connection
-        self.statement = statement
-        self.bound = bound
+        self.read_only = read_only
         self.timeout_ms = timeout_ms
         self.jit = jit
-        self.watch = watch
         self.nested = nested
         self.jit_setting = ""
-        self._explain_text = f"EXPLAIN ({explain_options}) {bound.psycopg_text}"
-        self._plain_explain = f"EXPLAIN (FORMAT JSON) {bound.psycopg_text}"
         self._transaction: ExitStack | None = None
-        node = statement.node
-        self._returns_rows = not statement.changes_data or bool(
-            getattr(node, "returningList", None)
-        )
 
-    # -- the transaction -------------------------------------------------------------------
+    def __enter__(self) -> Scope:
+        self._begin()
+        return self
 
-    def __enter__(self) -> SideSession:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(kind, error, tb)
+
+    @property
+    def failed(self) -> bool:
+        """Whether an error aborted the transaction (so nothing more can run in it)."""
+        return self.connection.info.transaction_status == _FAILED
+
+    def restart(self) -> None:
+        """Roll back an aborted transaction and start a fresh one (not for a what-if)."""
+        if not self.nested:
+            self._end(None, None, None)
+            self._begin()
+
+    def held_locks(self) -> list[tuple[int, str]]:
+        """(relation oid, lock mode) held by this connection's transaction right now."""
+        return [(int(oid), str(mode)) for oid, mode in self.connection.execute(_HELD_LOCKS)]
+
+    def _begin(self) -> None:
         connection = self.connection
         if not self.nested:
-            connection.read_only = not self.statement.changes_data
+            connection.read_only = self.read_only
             self._transaction = ExitStack()
             self._transaction.enter_context(connection.transaction(force_rollback=True))
         try:
@@ -204,7 +221,7 @@ class SideSession:
                 [
                     f"{self.timeout_ms}ms",
                     f"{min(LOCK_TIMEOUT_MS, self.timeout_ms)}ms",
-                    # The other side runs while this one waits: allow it a whole timeout.
+                    # The other side runs while this one waits: allow it whole timeouts.
                     f"{self.timeout_ms * 3 + 10_000}ms",
                     jit,
                     jit or "on",
@@ -212,11 +229,10 @@ class SideSession:
             ).fetchone()
             self.jit_setting = str(row[3]) if row else ""
         except BaseException as error:
-            self.__exit__(type(error), error, error.__traceback__)
+            self._end(type(error), error, error.__traceback__)
             raise
-        return self
 
-    def __exit__(
+    def _end(
         self,
         kind: type[BaseException] | None,
         error: BaseException | None,
@@ -234,45 +250,66 @@ class SideSession:
                 connection.execute("SELECT pg_advisory_unlock_all()")
                 connection.rollback()
 
-    # -- what the comparison asks of a side ------------------------------------------------
 
-    def validate(self) -> set[int]:
+class SideRunner:
+    """One side's statement, run in whichever `Scope` it is given."""
+
+    def __init__(
+        self,
+        statement: Statement,
+        bound: _Bound,
+        *,
+        explain_options: str,
+        timeout_ms: int,
+        watch: StatementWatch,
+    ) -> None:
+        self.statement = statement
+        self.bound = bound
+        self.timeout_ms = timeout_ms
+        self.watch = watch
+        self._explain_text = f"EXPLAIN ({explain_options}) {bound.psycopg_text}"
+        self._plain_explain = f"EXPLAIN (FORMAT JSON) {bound.psycopg_text}"
+        node = statement.node
+        self._returns_rows = not statement.changes_data or bool(
+            getattr(node, "returningList", None)
+        )
+
+    def validate(self, scope: Scope) -> set[int]:
         """Plan the statement without running it; return the relations planning locked.
 
         A statement the server rejects (an unknown column, say) raises `QueryError` here,
         before any run.
         """
-        with self._savepoint(always=True):
-            self._execute(self._plain_explain)
-            return {int(oid) for oid, _ in self.connection.execute(_HELD_LOCKS).fetchall()}
+        connection = scope.connection
+        with self._savepoint(connection, always=True):
+            self._execute(connection.cursor(), self._plain_explain)
+            return {int(oid) for oid, _ in connection.execute(_HELD_LOCKS).fetchall()}
 
-    def held_locks(self) -> list[tuple[int, str]]:
-        """(relation oid, lock mode) held by this connection's transaction right now."""
-        return [(int(oid), str(mode)) for oid, mode in self.connection.execute(_HELD_LOCKS)]
-
-    def digest(self) -> RowsDigest:
+    def digest(self, scope: Scope) -> RowsDigest:
         """Run the statement once, hashing its rows (or counting the rows it changed)."""
+        connection = scope.connection
         hasher = RowHasher()
-        with self._savepoint(), self.watch.running(self.connection):
-            cursor = self.connection.cursor()
+        with self._savepoint(connection), self.watch.running(connection):
+            cursor = connection.cursor()
             if not self._returns_rows:
-                self._execute(self.bound.psycopg_text, cursor)
+                self._execute(cursor, self.bound.psycopg_text)
                 return hasher.digest(returns_rows=False, affected=max(cursor.rowcount, 0))
             for row in self._stream(cursor):
                 hasher.add(row)
             columns = tuple(column.name for column in cursor.description or ())
         return hasher.digest(columns)
 
-    def measure(self) -> Run:
+    def measure(self, scope: Scope) -> Run:
         """One run: EXPLAIN ANALYZE, then the plain statement with its rows discarded."""
-        with self._savepoint(), self.watch.running(self.connection):
-            cursor = self.connection.cursor()
-            self._execute(self._explain_text, cursor)
+        connection = scope.connection
+        with self._savepoint(connection), self.watch.running(connection):
+            cursor = connection.cursor()
+            self._execute(cursor, self._explain_text)
             fetched = cursor.fetchone()
         explain = cast(list[dict[str, Any]], fetched[0] if fetched else [])
         top = explain[0] if explain else {}
-        with self._savepoint(), self.watch.running(self.connection):
-            cursor = self.connection.cursor()
+        with self._savepoint(connection), self.watch.running(connection):
+            cursor = connection.cursor()
             rows = 0
             if self._returns_rows:
                 started = time.perf_counter()
@@ -281,7 +318,7 @@ class SideSession:
                 wall_ms = (time.perf_counter() - started) * 1000
             else:
                 started = time.perf_counter()
-                self._execute(self.bound.psycopg_text, cursor)
+                self._execute(cursor, self.bound.psycopg_text)
                 wall_ms = (time.perf_counter() - started) * 1000
                 rows = max(cursor.rowcount, 0)
         planning = top.get("Planning Time")
@@ -296,16 +333,17 @@ class SideSession:
     # -- mechanics -------------------------------------------------------------------------
 
     @contextmanager
-    def _savepoint(self, *, always: bool = False) -> Iterator[None]:
+    def _savepoint(
+        self, connection: psycopg.Connection[Any], *, always: bool = False
+    ) -> Iterator[None]:
         """A rolled-back savepoint around a statement that changes data; reads need none."""
         if always or self.statement.changes_data:
-            with self.connection.transaction(force_rollback=True):
+            with connection.transaction(force_rollback=True):
                 yield
         else:
             yield
 
-    def _execute(self, text: str, cursor: psycopg.Cursor[Any] | None = None) -> psycopg.Cursor[Any]:
-        cursor = cursor or self.connection.cursor()
+    def _execute(self, cursor: psycopg.Cursor[Any], text: str) -> psycopg.Cursor[Any]:
         try:
             # Binary results force the extended protocol even without parameters, so the
             # server parses exactly one statement whatever the text holds.
