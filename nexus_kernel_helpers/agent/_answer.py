@@ -133,7 +133,8 @@ class Answer:
             f"{usage.input_tokens:,} in / {usage.output_tokens:,} out / "
             f"{usage.cache_read_tokens:,} cached tokens"
         )
-        calls = f" · {len(self.tool_calls)} tool calls" if self.tool_calls else ""
+        count = len(self.tool_calls)
+        calls = f" · {count} tool call{'' if count == 1 else 's'}" if count else ""
         if self.mode == "offline":
             return f"Nexus · offline (no model was asked){calls}"
         how = "replayed from a transcript, tools re-run live" if self.mode == "replayed" else "live"

@@ -107,6 +107,7 @@ class Nexus:
         self._client = client
         self._owns_client = client is None
         self._stop = threading.Event()
+        self.stop_button: Any = None
 
     # -- public API -----------------------------------------------------------------------
 
@@ -158,8 +159,12 @@ class Nexus:
         return self._live(question, query, output)
 
     async def ask_async(self, question: str, *, sql: str | None = None) -> Answer:
-        """`ask` without blocking the kernel: a Stop button works while it streams."""
-        stop_button = self._stop_button()
+        """`ask` without blocking the kernel (`await nexus.ask_async(...)` in a cell).
+
+        The kernel stays free to handle widget messages, so the Stop button shown above the
+        answer works while it streams; a blocking `ask` is stopped with Ctrl-C instead.
+        """
+        self.stop_button = self._stop_button()
         task = asyncio.ensure_future(asyncio.to_thread(self.ask, question, sql=sql))
         try:
             return await asyncio.shield(task)
@@ -167,8 +172,9 @@ class Nexus:
             self.stop()
             raise
         finally:
-            if stop_button is not None:
-                stop_button.close()
+            if self.stop_button is not None:
+                self.stop_button.close()
+                self.stop_button = None
 
     # -- the three ways of answering ------------------------------------------------------
 
