@@ -122,7 +122,10 @@ def test_ask_streams_into_one_display_and_offers_buttons(
     final = streamed[-1].data["text/markdown"]
     assert final.startswith("Measuring.")
     assert "<details><summary>✓ <code>explain_query</code>" in final
-    assert "Nexus · claude-sonnet-5-5 · live · 200 in / 42 out / 0 cached tokens · 1 tool call<" in final
+    assert (
+        "Nexus · claude-sonnet-5-5 · live · 200 in / 42 out / 0 cached tokens · 1 tool call<"
+        in final
+    )
     assert len(widgets) == 1  # the buttons of the one code block
     # Shown in this cell already: displaying the answer again adds nothing ...
     shell.execution_count = answer.shown_in or 0
