@@ -6,7 +6,8 @@ The verdict comes from a confidence interval, never from two medians alone:
 - its 95% interval comes from a percentile bootstrap: both samples are resampled with
   replacement (independently; the runs were interleaved, so slow drift hits both alike), and
   the ratio of the resampled medians is taken, 2,000 times, from a seeded generator, so the
-  same samples always give the same interval;
+  same samples always give the same interval (a resample's median is drawn directly from its
+  exact distribution, see `_resampled_median`, so 2 x 50 runs take milliseconds);
 - "faster" needs the whole interval above 1 + min_effect, "slower" the whole interval below
   1 / (1 + min_effect); anything else is "no significant difference". A minimum effect keeps
   a 2% difference that is real but meaningless (or a bias of the machine) from being called;
@@ -138,15 +139,12 @@ def bootstrap_ratio_interval(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, not {confidence!r}")
     rng = random.Random(seed)  # noqa: S311 - resampling, not secrets: it must be seeded
-    before_sample = [max(v, RESOLUTION_MS) for v in before]
-    after_sample = [max(v, RESOLUTION_MS) for v in after]
-    n_before, n_after = len(before_sample), len(after_sample)
-    ratios = [
-        _sorted_median(sorted(rng.choices(before_sample, k=n_before)))
-        / _sorted_median(sorted(rng.choices(after_sample, k=n_after)))
+    before_sorted = sorted(max(v, RESOLUTION_MS) for v in before)
+    after_sorted = sorted(max(v, RESOLUTION_MS) for v in after)
+    ratios = sorted(
+        _resampled_median(before_sorted, rng) / _resampled_median(after_sorted, rng)
         for _ in range(resamples)
-    ]
-    ratios.sort()
+    )
     tail = (1 - confidence) / 2
     return percentile(ratios, tail * 100), percentile(ratios, (1 - tail) * 100)
 
@@ -191,8 +189,23 @@ def estimate_speedup(
     )
 
 
-def _sorted_median(ordered: list[float]) -> float:
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+def _resampled_median(ordered: list[float], rng: random.Random) -> float:
+    """The median of one bootstrap resample of `ordered` (sorted), drawn without resampling.
+
+    A resample is n indices floor(n * U) with U uniform; its median is the value at the
+    k-th smallest index, and the k-th smallest of n uniforms follows Beta(k, n - k + 1). For
+    an even n the next one up is the smallest of the n - k uniforms above it. Drawing those
+    one or two numbers gives exactly the distribution of resampling and sorting n values, in
+    a few microseconds instead of an n log n sort.
+    """
+    n = len(ordered)
+    if n == 1:
+        return ordered[0]
+    k = (n + 1) // 2
+    lower = rng.betavariate(k, n - k + 1)
+    low = ordered[min(int(lower * n), n - 1)]
+    if n % 2:
+        return low
+    # The smallest of m uniforms on (lower, 1): lower + (1 - lower) * Beta(1, m).
+    upper = lower + (1 - lower) * (1 - rng.random() ** (1 / (n - k)))
+    return (low + ordered[min(int(upper * n), n - 1)]) / 2

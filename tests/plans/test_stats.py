@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
@@ -10,6 +11,7 @@ from nexus_kernel_helpers.plans._stats import (
     FASTER,
     NO_DIFFERENCE,
     SLOWER,
+    _resampled_median,
     bootstrap_ratio_interval,
     estimate_speedup,
     median,
@@ -59,6 +61,19 @@ def test_bootstrap_is_reproducible_with_its_seed() -> None:
     assert bootstrap_ratio_interval(before, after, seed=7) == first
     assert bootstrap_ratio_interval(before, after, seed=8) != first
     assert estimate_speedup(before, after) == estimate_speedup(before, after)
+
+
+def test_resampled_medians_follow_the_resampling_distribution() -> None:
+    # Drawing the median's rank directly must match resampling and sorting, rank by rank.
+    ordered = [float(v) for v in range(16)]
+    draws = 20_000
+    direct = random.Random(1)  # noqa: S311 - test data
+    brute = random.Random(2)  # noqa: S311 - test data
+    fast = Counter(_resampled_median(ordered, direct) for _ in range(draws))
+    slow = Counter(median(brute.choices(ordered, k=16)) for _ in range(draws))
+    for value in set(fast) | set(slow):
+        assert abs(fast[value] - slow[value]) / draws < 0.012, value
+    assert _resampled_median([4.0], direct) == 4.0
 
 
 def test_interval_brackets_the_speedup() -> None:
