@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from .driver import NotebookPage
 
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 FAKE_API_KEY = "test-key-not-real"
 ARTIFACTS = Path(os.environ.get("NEXUS_BROWSER_ARTIFACTS", REPO / "build" / "browser-artifacts"))
 
@@ -32,6 +33,16 @@ ARTIFACTS = Path(os.environ.get("NEXUS_BROWSER_ARTIFACTS", REPO / "build" / "bro
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if ARTIFACTS.is_dir() and any(ARTIFACTS.glob("*.png")):
         terminalreporter.write_line(f"browser screenshots: {ARTIFACTS}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # Keeps each phase's report on the test item: the page fixture screenshots failures.
+    report = yield
+    item.stash[_REPORTS][report.when] = report
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +125,13 @@ def notebook(
     page.on("pageerror", on_page_error)
     prefix = re.sub(r"[^\w-]+", "-", request.node.name).strip("-")
     driver = NotebookPage(page, lab, console, artifacts, prefix)
+    request.node.stash[_REPORTS] = {}
     try:
         yield driver
     finally:
+        call = request.node.stash[_REPORTS].get("call")
+        if call is not None and call.failed:
+            page.screenshot(path=artifacts / f"{prefix}-FAILED.png")
         log = artifacts / f"{prefix}-console.log"
         log.write_text("\n".join(console.lines) + "\n", encoding="utf-8")
         page.close()

@@ -27,15 +27,16 @@ _KERNEL_STATE_JS = """() => {
   return kernel ? kernel.status : null;
 }"""
 
-# True once no cell is queued or running, the kernel is idle, and either every code cell has
-# an execution count or one of them failed (Run All stops at an error).
-_FINISHED_JS = """() => {
+# True once no cell is queued or running, the kernel is idle, and (when `everyCell`) either
+# every code cell has an execution count or one of them failed (Run All stops at an error).
+_FINISHED_JS = """everyCell => {
   const widget = window.jupyterapp.shell.currentWidget;
   const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
   if (!kernel || kernel.status !== 'idle') return false;
   const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
     .map(p => p.textContent.trim());
   if (prompts.some(p => p.includes('*'))) return false;
+  if (!everyCell) return true;
   const failed = document.querySelector(
     '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
   return failed !== null || prompts.every(p => /\\[\\d+\\]/.test(p));
@@ -95,11 +96,14 @@ class NotebookPage:
         self.menu("Run", "Run All Cells")
         self.wait_finished(timeout_ms)
 
-    def wait_finished(self, timeout_ms: float = 120_000) -> None:
-        """Wait until no cell is queued or running and the kernel is idle."""
+    def wait_finished(self, timeout_ms: float = 120_000, *, every_cell: bool = True) -> None:
+        """Wait until no cell is queued or running and the kernel is idle.
+
+        With `every_cell`, also until every code cell ran (or one failed): after Run All.
+        """
         # The prompts only turn to [*] once the kernel got the request: settle a moment first.
         self.page.wait_for_timeout(300)
-        self.page.wait_for_function(_FINISHED_JS, timeout=timeout_ms, polling=200)
+        self.page.wait_for_function(_FINISHED_JS, arg=every_cell, timeout=timeout_ms, polling=200)
 
     def error_outputs(self) -> list[str]:
         """Error outputs (and stderr that reports an error) of every cell, from the model."""
