@@ -887,8 +887,6 @@ def _plans_side_by_side(before: Side, after: Side) -> str:
 
 
 def _plan_html(plan: Plan, title: str) -> str:
-    try:
-        from ._render import plan_html
-    except ImportError:  # pragma: no cover - the render module ships with the package
-        return f"<h5>{escape(title)}</h5><pre>{escape(plan.to_json())}</pre>"
+    from ._render import plan_html
+
     return plan_html(plan, title=title)

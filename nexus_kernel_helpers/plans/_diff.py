@@ -232,7 +232,10 @@ def _time_lines(before: Plan, after: Plan) -> list[str]:
             f"{format_ms(before.execution_ms)} → {format_ms(after.execution_ms)}"
         )
     if before.planning_ms is not None and after.planning_ms is not None:
-        line = f"planning time: {format_ms(before.planning_ms)} → {format_ms(after.planning_ms)}"
+        line = (
+            "planning time (median run): "
+            f"{format_ms(before.planning_ms)} → {format_ms(after.planning_ms)}"
+        )
         old, new = before.planning_buffers, after.planning_buffers
         if old is not None and new is not None and (old.touched or new.touched):
             line += f" (planning buffers {format_count(old.touched)} → {format_count(new.touched)})"

@@ -46,7 +46,6 @@ select md5(string_agg(s::text, ',' order by id)), count(*) from compare_tests.sm
 """
 KNOWN_IMPROVEMENT = "select * from compare_tests.big where customer_id = :customer"
 INDEX = "create index on compare_tests.big (customer_id)"
-QUICK = {"runs": 3, "warmup": 0}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +148,7 @@ def test_rewrite_that_changes_results_is_flagged_every_time(
     db: nx.Database, before: str, after: str
 ) -> None:
     for _ in range(3):
-        result = compare(db, before, after, **QUICK)
+        result = compare(db, before, after, runs=3, warmup=0)
         assert result.verdict == DIFFERENT_RESULTS
         assert result.equivalent is False
         assert result.equivalence_note.startswith(("DIFFERENT RESULTS", "DIFFERENT ORDER"))
@@ -163,7 +162,8 @@ def test_equivalent_rewrite_is_compared_on_speed(db: nx.Database) -> None:
         db,
         "select id from compare_tests.small where grp in (1, 2)",
         "select id from compare_tests.small where grp = 1 or grp = 2",
-        **QUICK,
+        runs=3,
+        warmup=0,
     )
     assert result.equivalent is True
     assert result.verdict in (FASTER, SLOWER, NO_DIFFERENCE)
@@ -174,13 +174,15 @@ def test_dml_compare_leaves_the_data_unchanged(db: nx.Database) -> None:
     checksum = db.query(CHECKSUM).rows[0]
     update = "update compare_tests.small set val = val + 1 where grp = :g"
     result = compare(db, update, update.replace("grp = :g", "grp = :g and id > 0"),
-                     params={"g": 4}, **QUICK)  # fmt: skip
+                     params={"g": 4}, runs=3, warmup=0)  # fmt: skip
     assert result.equivalent is True
     assert result.before.row_count == 200
     assert result.fairness["data changes"].startswith("every run rolled back")
     assert result.fairness["order"].startswith("interleaved")
     delete = "delete from compare_tests.small where val = 3 returning id, grp"
-    result = compare(db, delete, setup="create index on compare_tests.small (val)", **QUICK)
+    result = compare(
+        db, delete, setup="create index on compare_tests.small (val)", runs=3, warmup=0
+    )
     assert result.equivalent is True
     assert result.before.row_count == result.after.row_count == 286
     # CREATE INDEX blocks writes to the table: the sides could not alternate.
@@ -195,7 +197,8 @@ def test_dml_that_changes_other_rows_is_flagged(db: nx.Database) -> None:
         db,
         "update compare_tests.small set val = 0 where grp = 1",
         "update compare_tests.small set val = 0 where grp = 1 or id = 5",
-        **QUICK,
+        runs=3,
+        warmup=0,
     )
     assert result.verdict == DIFFERENT_RESULTS
     assert "changed 200 rows, after 201" in result.equivalence_note
@@ -205,7 +208,7 @@ def test_setup_that_locks_out_readers_runs_sides_in_turn(db: nx.Database) -> Non
     # Dropping the key locks the table exclusively: the before side could not even read it.
     sql = "select * from compare_tests.small where id = 77"
     setup = "alter table compare_tests.small drop constraint small_pkey"
-    result = compare(db, sql, setup=setup, **QUICK)
+    result = compare(db, sql, setup=setup, runs=3, warmup=0)
     assert result.fairness["order"].startswith("sequential")
     assert result.equivalent is True
     assert result.after.plan is not None
@@ -217,7 +220,7 @@ def test_setup_that_locks_out_readers_runs_sides_in_turn(db: nx.Database) -> Non
 
 
 def test_timeout_on_one_side_reports_it_and_shows_the_other(db: nx.Database) -> None:
-    result = compare(db, "select pg_sleep(0.5)", "select 1", timeout_ms=100, **QUICK)
+    result = compare(db, "select pg_sleep(0.5)", "select 1", timeout_ms=100, runs=3, warmup=0)
     assert result.verdict == FAILED
     assert result.before.error is not None
     assert "timed out" in result.before.error
@@ -235,7 +238,7 @@ def test_cancel_event_stops_running_statements(db: nx.Database) -> None:
     timer.start()
     started = time.perf_counter()
     try:
-        result = compare(db, "select pg_sleep(5)", setup=INDEX, cancel=cancel, **QUICK)
+        result = compare(db, "select pg_sleep(5)", setup=INDEX, cancel=cancel, runs=3, warmup=0)
     finally:
         timer.cancel()
     elapsed = time.perf_counter() - started
@@ -253,7 +256,7 @@ def test_ctrl_c_cancels_cleanly_and_is_raised(db: nx.Database) -> None:
     started = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt):
-            compare(db, "select pg_sleep(5)", setup=INDEX, **QUICK)
+            compare(db, "select pg_sleep(5)", setup=INDEX, runs=3, warmup=0)
     finally:
         timer.cancel()
     assert time.perf_counter() - started < 4
@@ -386,7 +389,9 @@ def test_progress_and_fairness_are_recorded(db: nx.Database) -> None:
 
 
 def test_parallel_workers_are_counted(db: nx.Database) -> None:
-    result = compare(db, "select count(*) from compare_tests.big where note like '%5%'", **QUICK)
+    result = compare(
+        db, "select count(*) from compare_tests.big where note like '%5%'", runs=3, warmup=0
+    )
     launched = result.fairness["parallel workers launched"]["before"]
     assert launched.endswith("of 2 planned")
     assert all(planned == 2 for _, planned in result.before.workers)
@@ -407,7 +412,7 @@ class _Collector(HTMLParser):
 
 def test_reports_escape_and_carry_everything(db: nx.Database) -> None:
     sql = 'select id as "<b>bold</b>" from compare_tests.small where grp = 5 /* <script> */'
-    result = compare(db, sql, setup="create index on compare_tests.small (grp)", **QUICK)
+    result = compare(db, sql, setup="create index on compare_tests.small (grp)", runs=3, warmup=0)
     bundle = result._repr_mimebundle_()
     html = bundle["text/html"]
     assert "<script>" not in html

@@ -23,7 +23,9 @@ def digest(rows: Sequence[Sequence[Any]], columns: Sequence[str] = ("a",)) -> Ro
 
 
 def keys(sql: str) -> tuple[str, ...] | None:
-    return order_keys(parse_sql(sql)[0].stmt)
+    statement = parse_sql(sql)[0].stmt
+    assert statement is not None
+    return order_keys(statement)
 
 
 def test_row_order_does_not_change_the_multiset_fingerprint() -> None:
