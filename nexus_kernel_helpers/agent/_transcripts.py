@@ -48,8 +48,16 @@ def question_key(question: str) -> str:
     return hashlib.sha256(normal.encode()).hexdigest()[:16]
 
 
-def default_transcripts_dir() -> Path:
-    """`data/transcripts` of the workbook's source tree (where the committed ones live)."""
+def default_transcripts_dir(start: Path | None = None) -> Path:
+    """Where transcripts live: the nearest `data/transcripts` from the current directory up.
+
+    A notebook in `notebooks/` finds the repository's; elsewhere, the source tree's.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "data" / "transcripts"
+        if candidate.is_dir():
+            return candidate
     return Path(__file__).resolve().parents[2] / "data" / "transcripts"
 
 
