@@ -270,9 +270,9 @@ class SideRunner:
         self._explain_text = f"EXPLAIN ({explain_options}) {bound.psycopg_text}"
         self._plain_explain = f"EXPLAIN (FORMAT JSON) {bound.psycopg_text}"
         node = statement.node
-        self._returns_rows = not statement.changes_data or bool(
-            getattr(node, "returningList", None)
-        )
+        # "returningClause" from PostgreSQL 18's parser on, "returningList" before it.
+        returning = getattr(node, "returningClause", None) or getattr(node, "returningList", None)
+        self._returns_rows = not statement.changes_data or bool(returning)
 
     def validate(self, scope: Scope) -> set[int]:
         """Plan the statement without running it; return the relations planning locked.

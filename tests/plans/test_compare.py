@@ -184,12 +184,21 @@ def test_dml_compare_leaves_the_data_unchanged(db: nx.Database) -> None:
         db, delete, setup="create index on compare_tests.small (val)", runs=3, warmup=0
     )
     assert result.equivalent is True
+    assert result.equivalence_note.startswith("same rows (286 rows")  # RETURNING compared
     assert result.before.row_count == result.after.row_count == 286
     # CREATE INDEX blocks writes to the table: the sides could not alternate.
     assert result.fairness["order"].startswith("sequential")
     assert "compare_tests.small" in result.fairness["order"]
     assert db.query(CHECKSUM).rows[0] == checksum
     assert "small_val_idx" not in " ".join(indexes(db))
+
+
+def test_dml_returning_different_values_is_flagged(db: nx.Database) -> None:
+    update = "update compare_tests.small set val = val + 1 where grp = 4 returning id, val"
+    result = compare(db, update, update.replace("returning id, val", "returning id, val - 1"),
+                     runs=3, warmup=0)  # fmt: skip
+    assert result.verdict == DIFFERENT_RESULTS
+    assert result.equivalence_note.startswith("DIFFERENT RESULTS: before returned 200 rows")
 
 
 def test_dml_that_changes_other_rows_is_flagged(db: nx.Database) -> None:
