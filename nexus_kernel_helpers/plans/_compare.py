@@ -9,9 +9,9 @@ How a comparison runs:
    and ANALYZEd there); the "before" side runs on a second connection, which cannot see the
    uncommitted index. Both transactions are rolled back, whatever happens.
 3. Each side runs once untimed to fingerprint its rows (result equivalence), then `warmup`
-   runs that are discarded, then `runs` measured runs. The two sides alternate in ABBA order
-   (AB, BA, AB, ...), so each goes first equally often and slow drift of the machine (a
-   background job, a cache filling) hits both alike.
+   runs that are discarded, then `runs` measured runs. The two sides alternate, each going
+   first equally often (AB BA AB BA ... with a setup, AB AB BA BA ... without), so slow drift
+   of the machine (a background job, a cache filling) hits both alike.
 4. When the setup takes a lock that would block the other side (DROP INDEX takes the table
    exclusively; CREATE INDEX blocks writes), the sides cannot alternate: all "before" runs
    come first, then the what-if is set up again for the "after" runs. The report says so.
