@@ -188,10 +188,15 @@ def find_sql(text: str) -> str | None:
 
 
 def plan_summary(db: Database, sql: str) -> tuple[str, Plan]:
-    """EXPLAIN ANALYZE `sql` through the sandbox as the agent, summarised for the model."""
+    """EXPLAIN ANALYZE `sql` through the sandbox as the agent, summarised for the model.
+
+    A statement that would change data is only planned, never run (as the notebook's role:
+    the agent's may not even plan a write, and a plan alone executes nothing).
+    """
     from .. import sandbox
 
-    result = sandbox.explain(db, sql, as_agent=True)
+    writes = sandbox.check(sql, sandbox.Mode.EXPLAIN).changes_data
+    result = sandbox.explain(db, sql, analyze=not writes, as_agent=not writes)
     plan = parse_plan(result.plan, sql=sql, server_version_num=db.server_version_num)
     return plan_text(plan), plan
 

@@ -13,6 +13,7 @@ the partial result too: `run_loop` returns it with `error` set and the caller ra
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ __all__ = [
     "run_loop",
     "with_cache_marker",
 ]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_MAX_STEPS = 8
 DEFAULT_MAX_TOKENS = 4_096
@@ -276,6 +279,7 @@ class _Loop:
                 tool_started = time.perf_counter()
                 call = self.runner.run(use["id"], use["name"], use["input"])
                 self.result.tool_ms += (time.perf_counter() - tool_started) * 1000
+                _log.debug("tool %s: %s in %.1f ms", call.name, call.outcome, call.duration_ms)
                 step.tool_calls.append(call)
                 self.listener.on_tool_end(call)
                 results.append(_tool_result(call.id, call.result, is_error=call.is_error))

@@ -218,3 +218,11 @@ def test_injected_rows_reach_the_model_only_as_framed_data(runner: ToolRunner) -
     assert INJECTION in call.result
     assert call.result.index("<untrusted-data") < call.result.index(INJECTION)
     assert call.result.index(INJECTION) < call.result.index("</untrusted-data>")
+
+
+def test_a_question_about_a_change_gets_its_plan_without_running_it(shop_db: nx.Database) -> None:
+    before = checksum(shop_db)
+    text, plan = plan_summary(shop_db, "delete from agent_shop.orders where customer_id = 42")
+    assert not plan.analyzed
+    assert "Delete on orders" in text
+    assert checksum(shop_db) == before
