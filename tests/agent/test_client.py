@@ -114,3 +114,17 @@ def test_key_order_explicit_then_set_key_then_settings(tmp_path: Path) -> None:
         clear_key()
     assert resolve_key(settings) == "from-dotenv-not-real"
     assert resolve_key(nx.Settings()) is None
+
+
+def test_the_agent_package_exports_a_sorted_honest_all() -> None:
+    from types import ModuleType
+
+    from nexus_kernel_helpers import agent
+
+    public = {
+        name
+        for name, value in vars(agent).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert agent.__all__ == sorted(agent.__all__)
+    assert set(agent.__all__) == public
