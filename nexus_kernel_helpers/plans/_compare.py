@@ -41,7 +41,7 @@ from pglast import ast
 from .. import _html
 from ..errors import ConfigurationError, DatabaseError, QueryError, SandboxRefusal
 from ..sandbox._rules import Mode, Statement, check, check_statement, parse_statements
-from ..sandbox._run import _bind, _Bound, explain_options, what_if
+from ..sandbox._run import BoundStatement, bind_statement, explain_options, what_if
 from ._diff import PlanDiff, diff_plans, format_bytes, format_count, format_ms
 from ._equivalence import RowsDigest, compare_results, order_keys
 from ._measure import (
@@ -387,7 +387,7 @@ class _Prepared:
 
     label: str
     sql: str
-    bound: _Bound
+    bound: BoundStatement
     statement: Statement
     setup: tuple[str, ...] = ()
     runs: list[Run] = field(default_factory=list)
@@ -411,7 +411,7 @@ class _Prepared:
         params: Mapping[str, object] | None,
         setup: tuple[str, ...] = (),
     ) -> _Prepared:
-        bound = _bind(sql, params)
+        bound = bind_statement(sql, params)
         statement = check(bound.server_text, Mode.EXPLAIN)
         if not (isinstance(statement.node, ast.SelectStmt) or statement.changes_data):
             raise SandboxRefusal(
@@ -510,7 +510,7 @@ class _Measurement:
             self.db, self.setups, timeout_ms=max(self.timeout_ms, SETUP_TIMEOUT_MS)
         ) as trial:
             # The what-if's own connection, in its open transaction.
-            connection: psycopg.Connection[Any] = trial._connection
+            connection: psycopg.Connection[Any] = trial.connection
             with self._scope(connection, writes=True, nested=True) as scope:
                 yield scope
 

@@ -33,7 +33,7 @@ from ..errors import QueryError
 from ..postgres._database import query_error
 from ..postgres._fetch import STREAM_CHUNK
 from ..sandbox._rules import Statement
-from ..sandbox._run import LOCK_TIMEOUT_MS, _Bound
+from ..sandbox._run import LOCK_TIMEOUT_MS, BoundStatement
 from ._equivalence import RowHasher, RowsDigest
 
 __all__ = [
@@ -257,7 +257,7 @@ class SideRunner:
     def __init__(
         self,
         statement: Statement,
-        bound: _Bound,
+        bound: BoundStatement,
         *,
         explain_options: str,
         timeout_ms: int,

@@ -26,7 +26,17 @@ from ..postgres._placeholders import BoundQuery, bind_named
 from ._roles import agent_connection, owner_connection
 from ._rules import Mode, Statement, check, check_statement, parse_statements
 
-__all__ = ["ExplainResult", "WhatIf", "apply", "explain", "run_readonly", "what_if"]
+__all__ = [
+    "LOCK_TIMEOUT_MS",
+    "BoundStatement",
+    "ExplainResult",
+    "WhatIf",
+    "apply",
+    "bind_statement",
+    "explain",
+    "run_readonly",
+    "what_if",
+]
 
 DEFAULT_TIMEOUT_MS = 10_000
 DEFAULT_MAX_ROWS = 1_000
@@ -64,7 +74,7 @@ def run_readonly(
     `:name` placeholders take values from `params`, sent as bound parameters. At most `max_rows`
     rows are fetched; the rest are never sent. `as_agent` runs it as the least-privilege role.
     """
-    bound = _bind(sql_text, params)
+    bound = bind_statement(sql_text, params)
     check(bound.server_text, Mode.READ)
     connect = agent_connection if as_agent else owner_connection
     with connect(db) as connection, _transaction(connection, timeout_ms, read_only=True):
@@ -86,7 +96,7 @@ def explain(
     UPDATE, DELETE or MERGE in a transaction that is always rolled back, so the data never
     changes (sequences it advances stay advanced, as after any rollback).
     """
-    bound = _bind(sql_text, params)
+    bound = bind_statement(sql_text, params)
     statement = check(bound.server_text, Mode.EXPLAIN)
     options = explain_options(db.server_version_num, analyze=analyze)
     connect = agent_connection if as_agent else owner_connection
@@ -112,6 +122,12 @@ class WhatIf:
         self.db, self._connection, self._timeout_ms = db, connection, timeout_ms
         self.open = True
 
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The experiment's connection, for measuring on it (the comparison engine does)."""
+        self._require_open()
+        return self._connection
+
     def _require_open(self) -> None:
         if not self.open:
             raise SandboxRefusal(
@@ -127,7 +143,7 @@ class WhatIf:
     ) -> QueryResult:
         """Run a read inside the experiment."""
         self._require_open()
-        bound = _bind(sql_text, params)
+        bound = bind_statement(sql_text, params)
         check(bound.server_text, Mode.READ)
         with self._connection.transaction(force_rollback=True):
             return _fetch(self._connection, bound, max_rows, self._timeout_ms)
@@ -137,7 +153,7 @@ class WhatIf:
     ) -> ExplainResult:
         """EXPLAIN inside the experiment; DML is undone at once (its savepoint rolls back)."""
         self._require_open()
-        bound = _bind(sql_text, params)
+        bound = bind_statement(sql_text, params)
         statement = check(bound.server_text, Mode.EXPLAIN)
         options = explain_options(self.db.server_version_num, analyze=analyze)
         with self._connection.transaction(force_rollback=True):
@@ -162,9 +178,9 @@ def what_if(
         _transaction(connection, timeout_ms, read_only=False),
     ):
         for statement in statements:
-            _execute(connection, _bind(statement.text, None), timeout_ms)
+            _execute(connection, bind_statement(statement.text, None), timeout_ms)
             for table in _tables_to_analyze(statement):
-                _execute(connection, _bind(f"ANALYZE {table}", None), timeout_ms)
+                _execute(connection, bind_statement(f"ANALYZE {table}", None), timeout_ms)
         trial = WhatIf(db, connection, timeout_ms)
         try:
             yield trial
@@ -181,7 +197,7 @@ def apply(db: Database, sql_text: str, *, confirmed: bool = False) -> QueryResul
             fix="call apply(db, sql, confirmed=True) after reviewing the statement",
         )
     statement = check(sql_text, Mode.APPLY)
-    bound = _bind(sql_text, None)
+    bound = bind_statement(sql_text, None)
     with owner_connection(db) as connection:
         started = time.perf_counter()
         connection.read_only = False
@@ -208,7 +224,7 @@ def apply(db: Database, sql_text: str, *, confirmed: bool = False) -> QueryResul
 
 
 @dataclass(frozen=True)
-class _Bound:
+class BoundStatement:
     """One statement three ways: as written, as the server parses it, as psycopg sends it."""
 
     shown: str
@@ -218,15 +234,15 @@ class _Bound:
     placeholders: BoundQuery | None
 
 
-def _bind(sql_text: str, params: Mapping[str, object] | None) -> _Bound:
+def bind_statement(sql_text: str, params: Mapping[str, object] | None) -> BoundStatement:
     """Turn `:name` placeholders into parameters; the rules check what the server will parse."""
     if params is not None and not isinstance(params, Mapping):
         raise ConfigurationError("params must be a mapping of :name placeholders")
     bound = bind_named(sql_text)
     if not bound.names:
-        return _Bound(sql_text, sql_text, sql_text, None, None)
+        return BoundStatement(sql_text, sql_text, sql_text, None, None)
     values = bound.values(params or {})
-    return _Bound(sql_text, bound.server_text, bound.psycopg_text, values, bound)
+    return BoundStatement(sql_text, bound.server_text, bound.psycopg_text, values, bound)
 
 
 def _transaction(
@@ -262,7 +278,7 @@ def _transaction(
 
 
 def _execute(
-    connection: psycopg.Connection[Any], bound: _Bound, timeout_ms: int | None
+    connection: psycopg.Connection[Any], bound: BoundStatement, timeout_ms: int | None
 ) -> psycopg.Cursor[Any]:
     """Run one statement whose rows are not wanted, over the extended protocol.
 
@@ -278,7 +294,7 @@ def _execute(
 
 
 def _fetch(
-    connection: psycopg.Connection[Any], bound: _Bound, max_rows: int, timeout_ms: int
+    connection: psycopg.Connection[Any], bound: BoundStatement, max_rows: int, timeout_ms: int
 ) -> QueryResult:
     """Stream rows (extended protocol) up to `max_rows`; one more says there are more."""
     started = time.perf_counter()
@@ -300,12 +316,12 @@ def _fetch(
 def _explain_in(
     connection: psycopg.Connection[Any],
     statement: Statement,
-    bound: _Bound,
+    bound: BoundStatement,
     options: str,
     timeout_ms: int,
 ) -> ExplainResult:
     prefix = f"EXPLAIN ({options}) "
-    explained = _Bound(
+    explained = BoundStatement(
         bound.shown,
         prefix + bound.server_text,
         prefix + bound.psycopg_text,
@@ -339,7 +355,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _error(error: psycopg.Error, bound: _Bound, timeout_ms: int | None) -> Exception:
+def _error(error: psycopg.Error, bound: BoundStatement, timeout_ms: int | None) -> Exception:
     diag = error.diag
     if isinstance(error, pg_errors.QueryCanceled) and timeout_ms is not None:
         return QueryError(
