@@ -357,6 +357,7 @@ def _node_candidates(
     ideas.single(len(full.keys))
     ideas.partial(full.keys)
     ideas.join_keys()
+    ideas.grouped()
     return ideas.found
 
 
@@ -481,6 +482,22 @@ class _Ideas:
                 rest = [k for k in full if k.key != predicate.key] or [_item(predicate)]
                 self.add(rest, "a partial index over the rare value only", where=predicate.text)
 
+    def grouped(self) -> None:
+        """GROUP BY columns after the equality columns, covering the rest.
+
+        Groups then come out of an index-only scan in order: no sort, no hash table.
+        """
+        reference = self.reference
+        if reference is None or not reference.group_by:
+            return
+        equal = [_item(p) for p in self.equal]
+        fixed = {item.key for item in equal}
+        keys = [*equal, *(KeyItem(c) for c in reference.group_by if c not in fixed)]
+        include = _include_columns(self.node, reference, keys)
+        if include or _covers(reference, keys):
+            why = "the GROUP BY columns, covering: groups read in order from the index"
+            self.add(keys, why, include=include, equality_keys=len(equal))
+
     def join_keys(self) -> None:
         if _is_join_input(self.node):
             for key in self.joins:
@@ -545,6 +562,13 @@ def _include_columns(
         return ()
     extra = sorted(needed - {item.key for item in keys})
     return tuple(extra) if 0 < len(extra) <= MAX_INCLUDE else ()
+
+
+def _covers(reference: TableReference, keys: Sequence[KeyItem]) -> bool:
+    """Whether the keys alone hold every column the query reads from this table."""
+    if reference.columns is None or any(item.expression for item in keys):
+        return False
+    return reference.columns <= {item.key for item in keys}
 
 
 def _plain_columns(text: str, alias: str) -> set[str] | None:
