@@ -8,7 +8,10 @@ spills, heap fetches, loops, workers, JIT) and says what it saw, why it matters 
 builds index candidates (`_candidates`), and measures each one with `compare()` inside a what-if
 transaction that is rolled back, so no index ever persists. Only candidates that the comparison
 found faster are suggested, with the measured speedup, its interval and the index size; the rest
-are listed as tried, with their numbers.
+are listed as tried, with their numbers. A measurement with no verdict but a median speedup of
+1.5x or more is repeated once with twice the runs, and only the repeat counts (a busy machine
+widens intervals). When the best index helps and one on another table did not, the two are
+measured together, and the pair is suggested if it beats the best one alone.
 
 Rules (`Finding.rule`): no-analyze, no-buffers, no-io-timing, hot-node, misestimate,
 seq-scan-filter, filter-waste, sort-spill, hash-spill, hashagg-spill, storage-spill,
