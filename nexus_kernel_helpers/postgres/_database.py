@@ -444,12 +444,22 @@ class Database:
         return compare(self, before, after, setup=setup, runs=runs, **options)
 
     def advise(
-        self, sql: str, params: Mapping[str, object] | None = None, *, verify: bool = True
+        self,
+        sql: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        verify: bool = True,
+        max_candidates: int = 3,
+        runs: int = 7,
     ) -> Advice:
-        """Rule-based advice on a query's plan; index ideas are tried in a what-if and measured."""
+        """Rule-based advice on a query's plan; index ideas are tried in a what-if and measured.
+
+        Only indexes measured faster (`runs` per side, at most `max_candidates` ideas) are
+        suggested, each with its speedup and size; the others are listed as tried.
+        """
         from ..plans import advise
 
-        return advise(self, sql, params, verify=verify)
+        return advise(self, sql, params, verify=verify, max_candidates=max_candidates, runs=runs)
 
     def __enter__(self) -> Database:
         return self
