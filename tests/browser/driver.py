@@ -137,6 +137,30 @@ class NotebookPage:
         """All code cells of the open notebook."""
         return self.page.locator(".jp-Notebook .jp-CodeCell")
 
+    def cell_starting(self, first_line: str) -> Locator:
+        """The one code cell whose source starts with `first_line`."""
+        starts = re.compile(rf"^\s*{re.escape(first_line)}")
+        return self.code_cells().filter(
+            has=self.page.locator(".jp-InputArea-editor", has_text=starts)
+        )
+
+    def output_of(self, first_line: str) -> Locator:
+        """The output area of the code cell whose source starts with `first_line`."""
+        return self.cell_starting(first_line).locator(".jp-Cell-outputArea")
+
+    def reveal(self, target: Locator) -> Locator:
+        """Scroll `target` into view, as a person would before reading it; return it.
+
+        Lab skips rendering off-screen cells (CSS content-visibility), so their text reads
+        as empty until they are scrolled to.
+        """
+        target.scroll_into_view_if_needed()
+        # Rendering resumes on the next frames once the cell is on screen.
+        self.page.evaluate(
+            "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+        )
+        return target
+
     def cell_sources(self) -> list[str]:
         """The source of every cell, from the notebook model."""
         sources: list[str] = self.page.evaluate(
