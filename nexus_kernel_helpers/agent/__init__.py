@@ -15,14 +15,13 @@ their buttons (`_answer`), conversation (`_conversation`), transcripts and repla
 from ._answer import Answer, AnswerActions, CodeBlock
 from ._client import clear_key, newest_model, set_key
 from ._conversation import Conversation
-from ._errors import AgentError, AgentKeyMissing
+from ._errors import AgentError
 from ._loop import Usage
 from ._nexus import Nexus, ask, default_nexus, reset, stop
 from ._tools import ToolCall
 
 __all__ = [
     "AgentError",
-    "AgentKeyMissing",
     "Answer",
     "AnswerActions",
     "CodeBlock",

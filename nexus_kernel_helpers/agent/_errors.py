@@ -2,10 +2,9 @@
 
     NexusError
     └── AgentError            the agent could not answer; `kind` says why
-        └── AgentKeyMissing   no API key and nothing recorded to replay
 
 `kind` is one of "auth", "rate_limit", "overloaded", "connection", "stream", "api",
-"no_key", "no_transcript". An error that interrupts an answer keeps what had arrived in
+"no_key". Having no key is not an error: the answer is then replayed or offline. An error that interrupts an answer keeps what had arrived in
 `partial` (an `Answer`), so a notebook shows it and code can still use it.
 """
 
@@ -18,7 +17,7 @@ from ..errors import NexusError
 if TYPE_CHECKING:
     from ._answer import Answer
 
-__all__ = ["AgentError", "AgentKeyMissing"]
+__all__ = ["AgentError"]
 
 
 class AgentError(NexusError):
@@ -28,14 +27,3 @@ class AgentError(NexusError):
         self.kind = kind
         self.partial: Answer | None = None
         super().__init__(message, fix=fix)
-
-
-class AgentKeyMissing(AgentError):
-    """No Anthropic API key is set, and no recorded answer matches the question."""
-
-    def __init__(self, message: str = "no Anthropic API key is set") -> None:
-        super().__init__(
-            message,
-            kind="no_key",
-            fix="run %nexus_key (or nx.agent.set_key()), or put ANTHROPIC_API_KEY in a .env file",
-        )
