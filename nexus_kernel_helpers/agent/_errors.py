@@ -4,8 +4,9 @@
     └── AgentError            the agent could not answer; `kind` says why
 
 `kind` is one of "auth", "rate_limit", "overloaded", "connection", "stream", "api",
-"no_key". Having no key is not an error: the answer is then replayed or offline. An error that interrupts an answer keeps what had arrived in
-`partial` (an `Answer`), so a notebook shows it and code can still use it.
+"no_key". Having no key is not an error: the answer is then replayed or offline. An error
+that interrupts an answer keeps what had arrived in `partial` (an `Answer`), so a notebook
+shows it and code can still use it.
 """
 
 from __future__ import annotations
