@@ -6,8 +6,7 @@ Writes benchmarks/results/agent.json and prints the numbers.
 1. Per-turn overhead of the tool loop, excluding the model and the database: the fake
    Messages API on 127.0.0.1 answers N tool turns and a final text; the tools are stubbed
    (no database). Baseline, same run: the same turns streamed with the bare SDK
-   (`client.messages.stream`, events consumed, nothing else); TCP_NODELAY is set on the
-   fake's sockets for both. Overhead per turn = loop time
+   (`client.messages.stream`, events consumed, nothing else). Overhead per turn = loop time
    per turn - baseline time per turn; also the loop's own time outside the stream and tools.
 2. Visible latency: text streamed by the fake (one delta every 5 ms) into `LiveOutput` with
    IPython's real display machinery (captured); for every delta, the time from the moment our
@@ -20,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,24 +37,11 @@ from nexus_kernel_helpers.agent._display import LiveOutput
 from nexus_kernel_helpers.agent._loop import run_loop
 from nexus_kernel_helpers.agent._persona import system_prompt
 from nexus_kernel_helpers.agent._tools import ToolCall, tool_definitions
-from tests import fake_anthropic
 from tests.fake_anthropic import FakeAnthropic, Turn, text_turn, tool_turn
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = "claude-sonnet-5-5"
 KEY = "bench-key-not-real"
-
-
-def no_delay_fake() -> None:
-    """Answer without Nagle's algorithm: the fake writes each SSE frame separately, and on
-    loopback Nagle plus delayed ACKs add ~40 ms per response, which would swamp the loop."""
-    setup = fake_anthropic._Handler.setup
-
-    def setup_no_delay(handler: Any) -> None:
-        setup(handler)
-        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    fake_anthropic._Handler.setup = setup_no_delay  # type: ignore[method-assign,assignment]
 
 
 class StubRunner:
@@ -172,7 +157,6 @@ def main() -> None:
     for name in [n for n in os.environ if n.startswith("ANTHROPIC_")]:
         del os.environ[name]
     os.environ["ANTHROPIC_CONFIG_DIR"] = tempfile.mkdtemp()
-    no_delay_fake()
     loops, bares, firsts, every = [], [], [], []
     with FakeAnthropic() as fake:
         client = anthropic.Anthropic(api_key=KEY, base_url=fake.base_url, max_retries=0)

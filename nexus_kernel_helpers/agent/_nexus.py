@@ -139,7 +139,8 @@ class Nexus:
 
         `sql` names the query under discussion; without it a query ending the question (or in
         a ```sql block) is found by parsing. Errors from the API raise `AgentError` after the
-        partial answer is shown (`error.partial`).
+        partial answer is shown (`error.partial`); Ctrl-C shows and keeps what arrived
+        (`last_answer`), then lets the interrupt stop the notebook run.
         """
         question = question.strip()
         if not question:
@@ -281,6 +282,10 @@ class Nexus:
         self._remember(answer, output)
         if error is not None:
             raise error
+        if result.stop_reason == "interrupted":
+            # The partial answer is shown and kept (`last_answer`); the interrupt goes on, so
+            # "Run All" stops here like after any interrupted cell.
+            raise KeyboardInterrupt
         return answer
 
     def _remember(self, answer: Answer, output: LiveOutput) -> None:

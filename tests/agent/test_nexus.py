@@ -300,7 +300,10 @@ def test_ctrl_c_ends_the_stream_cleanly(
     monkeypatch.setattr(_nexus, "LiveOutput", interrupting)
     fake.script(text_turn("word " * 50, chunk_size=5), text_turn("After."))
     nexus = make_nexus()
-    answer = nexus.ask("Talk")
+    with pytest.raises(KeyboardInterrupt):
+        nexus.ask("Talk")
+    answer = nexus.last_answer
+    assert answer is not None
     assert answer.stop_reason == "interrupted"
     assert answer.text.startswith("word word")
     assert len(answer.text) < 250
