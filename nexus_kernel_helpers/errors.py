@@ -7,6 +7,8 @@ traceback (IPython calls `_render_traceback_`), but it is still raised, so "Run 
     NexusError
     ├── ConfigurationError      a bad setting or argument (backend name, URL, ...)
     ├── SandboxRefusal          the sandbox will not run a statement; says which rule and why
+    ├── AgentError              the agent could not answer (key rejected, rate limit, network);
+    │                           defined in `agent._errors`, keeps the partial answer
     └── DatabaseError           the database could not do what was asked
         ├── BackendUnavailable  a backend cannot run here (no Docker, no image, ...)
         ├── LoadError           loading a file failed and was rolled back; names file and line
