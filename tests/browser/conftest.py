@@ -61,6 +61,15 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
         yield fake
 
 
+@pytest.fixture
+def fake_api(fake_anthropic: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    """The session's fake API, with no turns left over from this test for the next one."""
+    yield fake_anthropic
+    # A test that failed before its scripted turn was asked would hand it to the next test.
+    with fake_anthropic._lock:
+        fake_anthropic._turns.clear()
+
+
 @pytest.fixture(scope="session")
 def lab(browser_scratch: Path, fake_anthropic: FakeAnthropic) -> Iterator[LabServer]:
     """JupyterLab on a copy of notebooks/, embedded PostgreSQL, the fake Anthropic API."""

@@ -36,15 +36,15 @@ ASK_CELL, LAST_CELL = 3, 4
 
 
 def test_run_shows_the_rows_and_insert_adds_the_sql_as_a_cell(
-    notebook: NotebookPage, fake_anthropic: FakeAnthropic
+    notebook: NotebookPage, fake_api: FakeAnthropic
 ) -> None:
-    asked_before = len(fake_anthropic.message_requests)
-    fake_anthropic.script(text_turn(ANSWER))
+    asked_before = len(fake_api.message_requests)
+    fake_api.script(text_turn(ANSWER))
     notebook.open(write_notebook(notebook.lab.root, "browser_agent.ipynb", CELLS))
     notebook.run_all()
     notebook.assert_ran_cleanly()
 
-    asked = fake_anthropic.message_requests[asked_before:]
+    asked = fake_api.message_requests[asked_before:]
     assert len(asked) == 1, [r.body for r in asked]
     assert "How many customers are there?" in str(asked[0].body["messages"])
     answer = notebook.code_cells().nth(ASK_CELL).locator(".jp-Cell-outputArea")

@@ -25,9 +25,9 @@ Measure it with `%%compare` before applying it."""
 
 
 def test_quickstart_runs_cleanly_and_shows_card_table_plan_comparison_and_answer(
-    notebook: NotebookPage, fake_anthropic: FakeAnthropic
+    notebook: NotebookPage, fake_api: FakeAnthropic
 ) -> None:
-    fake_anthropic.script(text_turn(ANSWER))
+    fake_api.script(text_turn(ANSWER))
     notebook.open("00_quickstart.ipynb")
     notebook.run_all(timeout_ms=180_000)
     notebook.assert_ran_cleanly()
