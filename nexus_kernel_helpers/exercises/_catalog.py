@@ -322,21 +322,29 @@ SORT_SPILL = ExerciseSpec(
     title="A sort spilling to disk",
     dataset="shop",
     task=(
-        "The revenue export sorts every order item. With the default work_mem (4MB) the "
-        "sort does not fit in memory and writes temporary files (external merge). Make "
-        "the sort happen in memory for this report only, without changing the server's "
-        "settings for everyone: pass the setting to the check as `setup=` (it runs as a "
-        "rolled-back what-if, like `-- setup` in `%%compare`)."
+        "The merchandising report shows, for every product, its biggest order line. The "
+        "window function sorts all order items by product and revenue, and with the default "
+        "work_mem (4MB) that sort does not fit in memory: it writes temporary files "
+        "(external merge). Make the sort happen in memory for this report only, without "
+        "changing the server's settings for everyone: pass the setting to the check as "
+        "`setup=` (it runs as a rolled-back what-if, like `-- setup` in `%%compare`)."
     ),
     query=(
-        "SELECT order_id, product_id, quantity, unit_price,\n"
-        "       quantity * unit_price AS revenue\nFROM order_items\n"
-        "ORDER BY revenue DESC, id"
+        "SELECT product_id, order_id, quantity, unit_price, revenue\n"
+        "FROM (\n"
+        "    SELECT product_id, order_id, quantity, unit_price,\n"
+        "           quantity * unit_price AS revenue,\n"
+        "           row_number() OVER (PARTITION BY product_id\n"
+        "                              ORDER BY quantity * unit_price DESC, id) AS place\n"
+        "    FROM order_items\n"
+        ") AS ranked\n"
+        "WHERE place = 1"
     ),
     hints=(
-        "Look at the Sort node: Sort Method and Sort Space Type say where it sorted.",
+        "Look at the Sort node under the WindowAgg: Sort Method and Sort Space Type say "
+        "where it sorted, and how much it needed.",
         "`SET LOCAL work_mem = ...` raises the memory of one transaction only. An index "
-        "that returns the rows in order would avoid the sort but read the table in random "
+        "that returns the rows in order would avoid the sort but visit the table in random "
         "order: compare the buffers.",
         "`check(setup=\"SET LOCAL work_mem = '64MB'\")`",
     ),
@@ -349,8 +357,9 @@ SORT_SPILL = ExerciseSpec(
         explanation=(
             "With 64MB the sort runs as an in-memory quicksort. Raise work_mem per transaction "
             "(SET LOCAL) or per role for reporting jobs, not globally: every sort and hash of "
-            "every connection may use that much. An expression index on the revenue would "
-            "avoid the sort but fetch rows in random order, touching far more pages."
+            "every connection may use that much. An index on (product_id, revenue) would "
+            "avoid the sort but fetch the rows in random order, touching a hundred times more "
+            "pages."
         ),
     ),
     # Below about 0.015 the sort fits in the default 4MB and nothing spills.
