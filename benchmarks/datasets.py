@@ -5,6 +5,9 @@ Writes benchmarks/results/datasets-<scale>.json and prints the figures.
 
 - load: `db.load_dataset("shop")` on a fresh embedded server: generation into the template,
   keys, indexes, ANALYZE, VACUUM (FREEZE) and the first clone.
+- stages: when the last statement of each kind finished, in seconds from the start of the
+  load (the generator runs statements in parallel sessions, so kinds overlap), then when the
+  generation ended and when the load returned (template frozen and cloned).
 - baseline: every table's rows copied out to files, then `COPY ... FROM STDIN` into an empty
   copy of the schema (no keys, no indexes): the practical limit of any loader. Measured in the
   same run, on the same server.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import tempfile
@@ -27,6 +31,41 @@ from nexus_kernel_helpers.datasets._generate import DATASET_DIR
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TABLES = ("tenants", "users", "products", "orders", "order_items", "payments", "events")
+# Progress descriptions by the stage they belong to, first match wins.
+STAGES = (
+    ("schema", ("table ",)),
+    ("session setup", ("setting ", "function ")),
+    ("rows", ("rows: ",)),
+    ("primary keys", ("primary key ",)),
+    ("freeze and ANALYZE", ("freeze", "statistics")),
+    ("other indexes", ("unique key ", "index on ")),
+    ("foreign keys", ("foreign key ", "checking foreign key ")),
+    ("sequences", ("id sequences",)),
+)
+
+
+class StageClock(logging.Handler):
+    """Notes when each progress step of the load finished (the loader logs one line a step)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.started = time.perf_counter()
+        self.finished: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _, stage, _, _ = record.args if isinstance(record.args, tuple) else ("", "", 0, 0)
+        group = next(
+            (name for name, prefixes in STAGES if str(stage).startswith(prefixes)), "other"
+        )
+        self.finished[group] = time.perf_counter() - self.started
+
+    def report(self, loaded_at: float) -> dict[str, float]:
+        ended = max(self.finished.values(), default=0.0)
+        timeline = {name: round(self.finished[name], 2) for name, _ in STAGES if name in self}
+        return {**timeline, "generated": round(ended, 2), "loaded": round(loaded_at, 2)}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.finished
 
 
 def copy_baseline_ms(db: nx.Database, scratch: Path) -> tuple[float, int]:
@@ -69,9 +108,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nexus-bench-data-") as scratch:
         settings = nx.Settings(data_dir=Path(scratch) / "data")
         db = nx.start_database("embedded", reuse=False, settings=settings)
-        started = time.perf_counter()
+        clock = StageClock()
+        progress_log = logging.getLogger("nexus_kernel_helpers.datasets._progress")
+        progress_log.addHandler(clock)
+        progress_log.setLevel(logging.INFO)
+        started = clock.started = time.perf_counter()
         db.load_dataset("shop", scale=args.scale)
         load_ms = (time.perf_counter() - started) * 1000
+        progress_log.removeHandler(clock)
         try:
             resets = [db.reset() for _ in range(args.resets)]
             baseline_ms, rows = copy_baseline_ms(db, Path(scratch))
@@ -84,6 +128,7 @@ def main() -> None:
         "load_rows_per_s": round(rows / load_ms * 1000),
         "copy_baseline_ms": round(baseline_ms),
         "load_over_copy": round(load_ms / baseline_ms, 2),
+        "stages_s": clock.report(load_ms / 1000),
         "reset_ms_median": round(statistics.median(resets)),
         "reload_over_reset": round(load_ms / statistics.median(resets), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -1,11 +1,19 @@
-"""Generate a built-in dataset on the server: tables, rows, then keys, indexes and ANALYZE.
+"""Generate a built-in dataset on the server: tables, rows, then statistics, keys and indexes.
 
-A dataset is a folder next to this module holding three SQL files, run in this order and
-statement by statement on the caller's connection, inside the caller's transaction:
+A dataset is a folder next to this module holding three SQL files, split into statements:
 
     schema.sql        CREATE TABLE statements
     generate.sql      INSERT ... SELECT over generate_series, bound to :scale and :seed
-    constraints.sql   primary and foreign keys, starter indexes, ANALYZE
+    constraints.sql   VACUUM (FREEZE, ANALYZE), primary and foreign keys, starter indexes
+
+The schema runs on the caller's connection, in its transaction, which is then committed. The
+other statements run in several sessions at once (two to four, by the CPUs here), each in its
+own transaction. A statement starts once every earlier statement it depends on has finished:
+one that writes a table it reads, or reads or writes a table it writes (a statement the
+analysis does not know waits for all before it, and all after it wait for it). The tables end
+up as if the statements had run one by one in file order, whichever session ran which.
+`SET` and `CREATE FUNCTION pg_temp....` statements set up every session before its first
+statement.
 
 The rows depend only on `scale` and `seed`: the same pair gives byte-identical tables on every
 PostgreSQL from 15 on (see the top of shop/generate.sql for how).
@@ -13,16 +21,20 @@ PostgreSQL from 15 on (see the top of shop/generate.sql for how).
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
-from pglast import ast, parse_sql
-from pglast.enums import ConstrType
+from pglast import ast, parse_sql, visitors
+from pglast.enums import AlterTableType, ConstrType
 from psycopg import sql
 
 from ..errors import ConfigurationError, DatabaseError
@@ -32,6 +44,7 @@ __all__ = [
     "DATASET_DIR",
     "MAX_SCALE",
     "MIN_SCALE",
+    "PARALLEL_SESSIONS",
     "STAGES",
     "Step",
     "available_datasets",
@@ -46,20 +59,36 @@ MIN_SCALE = 0.001
 MAX_SCALE = 10.0
 # The files of a dataset, in the order they run.
 STAGES = ("schema.sql", "generate.sql", "constraints.sql")
+# Sessions that load at once: one per CPU (the server is usually on this machine), at least
+# two so that a long statement does not hold up the short ones, at most four.
+PARALLEL_SESSIONS = max(2, min(4, os.cpu_count() or 2))
 
 Progress = Callable[[str, int, int], None]
+# "session": sets up every session; "task": runs once, after the statements it depends on;
+# "vacuum": a task that also waits for every earlier statement but the other vacuums (rows
+# committed while an older statement still runs elsewhere cannot be frozen yet); "barrier":
+# runs once, after every statement before it and before every statement after it.
+StepKind = Literal["session", "task", "vacuum", "barrier"]
 _LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*)*")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One statement of a dataset file, where it is, and what the progress display calls it."""
+    """One statement of a dataset file, where it is, and what it touches.
+
+    `reads` and `writes` name the tables the statement reads and writes (or locks against
+    writes); `kind` says how the loader schedules it.
+    """
 
     dataset: str
     file: str
     line: int
     sql: str
     description: str
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    kind: StepKind = "task"
 
 
 def available_datasets() -> list[str]:
@@ -93,7 +122,10 @@ def dataset_steps(name: str) -> list[Step]:
         raise ConfigurationError(
             f"no dataset named {name!r}", fix=f"choose one of: {', '.join(known)}"
         )
-    return [step for file in STAGES for step in _file_steps(name, DATASET_DIR / name / file)]
+    analysis = _Analysis()
+    return [
+        step for file in STAGES for step in _file_steps(name, DATASET_DIR / name / file, analysis)
+    ]
 
 
 def generate(
@@ -106,23 +138,150 @@ def generate(
 ) -> dict[str, int]:
     """Create and fill the tables of dataset `name` in the connection's database.
 
-    Runs in whatever transaction state the caller left (normally a transaction it commits
-    afterwards); nothing here commits. Calls `progress(description, step, total)` after each
-    statement and returns the row count of every table the dataset created.
+    The schema runs in the connection's transaction, which this then commits (with whatever
+    the caller did in it before); the rows, keys and indexes come from parallel sessions that
+    commit as they go. On an error the tables made so far are dropped again. Calls
+    `progress(description, step, total)` after each statement and returns the row count of
+    every table the dataset created.
     """
     check_scale(scale)
     check_seed(seed)
     steps = dataset_steps(name)
     # Decimal keeps the scale exact on the server (0.01, not 0.01000000000000000021).
     params: dict[str, object] = {"scale": Decimal(repr(float(scale))), "seed": seed}
+    report = _Reporter(progress, len(steps))
     tables: list[str] = []
     with connection.cursor() as cursor:
-        for number, step in enumerate(steps, start=1):
-            _execute(cursor, step, params)
-            tables.extend(_created_tables(step))
-            if progress is not None:
-                progress(step.description, number, len(steps))
-        return {table: _count(cursor, table) for table in tables}
+        for step in steps:
+            if step.file == STAGES[0]:
+                _execute(cursor, step, params)
+                tables.extend(_created_tables(step))
+                report(step)
+    connection.commit()
+    try:
+        inserted = _run_in_sessions(
+            connection, [step for step in steps if step.file != STAGES[0]], params, report
+        )
+        with connection.cursor() as cursor:
+            return {
+                table: inserted[table] if table in inserted else _count(cursor, table)
+                for table in tables
+            }
+    except BaseException:
+        _drop_tables(connection, tables)
+        raise
+
+
+class _Reporter:
+    """Numbers the finished statements for the progress callback, in the order they finish."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.finished = 0
+
+    def __call__(self, step: Step) -> None:
+        self.finished += 1
+        if self.progress is not None:
+            self.progress(step.description, self.finished, self.total)
+
+
+def _run_in_sessions(
+    connection: psycopg.Connection[Any],
+    steps: list[Step],
+    params: dict[str, object],
+    report: _Reporter,
+) -> dict[str, int]:
+    """Run `steps` in parallel sessions, each after those it depends on; return rows inserted."""
+    setup = [step for step in steps if step.kind == "session"]
+    tasks = [step for step in steps if step.kind != "session"]
+    needs = _dependencies(tasks)
+    inserted: dict[str, int] = {}
+    with _sessions(connection, min(PARALLEL_SESSIONS, max(len(tasks), 1))) as sessions:
+        for session in sessions:
+            with session.cursor() as cursor:
+                for step in setup:
+                    _execute(cursor, step, params)
+        for step in setup:
+            report(step)
+        idle = list(reversed(sessions))
+        waiting = list(range(len(tasks)))
+        finished: set[int] = set()
+        running: dict[Future[int], tuple[int, psycopg.Connection[Any]]] = {}
+        with ThreadPoolExecutor(len(sessions), thread_name_prefix="nexus-generate") as pool:
+            try:
+                while waiting or running:
+                    for index in [i for i in waiting if needs[i] <= finished][: len(idle)]:
+                        waiting.remove(index)
+                        session = idle.pop()
+                        future = pool.submit(_run_task, session, tasks[index], params)
+                        running[future] = (index, session)
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        index, session = running.pop(future)
+                        rows = future.result()
+                        step = tasks[index]
+                        if rows >= 0 and _is_insert(step):
+                            (table,) = step.writes
+                            inserted[table] = inserted.get(table, 0) + rows
+                        finished.add(index)
+                        idle.append(session)
+                        report(step)
+            except BaseException:
+                for _, session in running.values():
+                    with suppress(psycopg.Error):
+                        session.cancel_safe()
+                wait(running)
+                raise
+    return inserted
+
+
+@contextmanager
+def _sessions(connection: psycopg.Connection[Any], count: int) -> Iterator[list[Any]]:
+    """Up to `count` new autocommit connections to the connection's database (at least one)."""
+    info = connection.info
+    opened: list[psycopg.Connection[Any]] = []
+    try:
+        for number in range(count):
+            try:
+                opened.append(
+                    psycopg.connect(info.dsn, password=info.password or None, autocommit=True)
+                )
+            except psycopg.Error as error:
+                if number == 0:
+                    raise DatabaseError(
+                        f"can't open a session to load {info.dbname!r}: {_first_line(error)}",
+                        fix="check that the server accepts another connection (max_connections)",
+                    ) from error
+                _log.info("loading with %d sessions: %s", number, _first_line(error))
+                break
+        yield opened
+    finally:
+        for session in opened:
+            session.close()
+
+
+def _run_task(session: psycopg.Connection[Any], step: Step, params: dict[str, object]) -> int:
+    with session.cursor() as cursor:
+        _execute(cursor, step, params)
+        return cursor.rowcount
+
+
+def _dependencies(tasks: list[Step]) -> list[frozenset[int]]:
+    """For every task, the earlier tasks it must wait for."""
+    needs = []
+    for index, step in enumerate(tasks):
+        needs.append(
+            frozenset(
+                earlier
+                for earlier, before in enumerate(tasks[:index])
+                if "barrier" in (step.kind, before.kind)
+                or (step.kind == "vacuum" and before.kind != "vacuum")
+                or step.writes & (before.reads | before.writes)
+                or step.reads & before.writes
+            )
+        )
+    return needs
 
 
 def _execute(cursor: psycopg.Cursor[Any], step: Step, params: dict[str, object]) -> None:
@@ -133,15 +292,42 @@ def _execute(cursor: psycopg.Cursor[Any], step: Step, params: dict[str, object])
         else:
             cursor.execute(step.sql)
     except psycopg.Error as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DatabaseError(
             f"generating {step.dataset!r} failed at {step.file} line {step.line}"
-            f" ({step.description}): {reason}",
+            f" ({step.description}): {_first_line(error)}",
             fix="roll back the transaction, then see the server's log (disk space, a clash)",
         ) from error
 
 
-def _file_steps(dataset: str, path: Path) -> list[Step]:
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _drop_tables(connection: psycopg.Connection[Any], tables: list[str]) -> None:
+    """Drop the tables a failed load made (they were committed); never mask the failure."""
+    if not tables or connection.closed:
+        return
+    try:
+        connection.rollback()
+        names = sql.SQL(", ").join(sql.Identifier(table) for table in tables)
+        connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(names))
+        connection.commit()
+    except psycopg.Error as error:
+        _log.warning("could not drop the tables of a failed load: %s", _first_line(error))
+
+
+# -- reading the files -------------------------------------------------------------------------
+
+
+class _Analysis:
+    """What the statements read so far declared: which table each foreign key points to."""
+
+    def __init__(self) -> None:
+        self.foreign_keys: dict[str, tuple[str, str]] = {}
+
+
+def _file_steps(dataset: str, path: Path, analysis: _Analysis) -> list[Step]:
     text = path.read_text(encoding="utf-8")
     # pglast cannot parse `:name` placeholders, so it parses the server's text (`$1`), whose
     # offsets map back to the original.
@@ -159,36 +345,129 @@ def _file_steps(dataset: str, path: Path) -> list[Step]:
         start = comments.end() if comments else start
         line = text.count("\n", 0, start) + 1
         sql_text = text[start:end].strip()
-        steps.append(Step(dataset, path.name, line, sql_text, _describe(raw.stmt)))
+        reads, writes, kind = _touches(raw.stmt, analysis)
+        steps.append(
+            Step(
+                dataset,
+                path.name,
+                line,
+                sql_text,
+                _describe(raw.stmt, analysis),
+                frozenset(reads),
+                frozenset(writes),
+                kind,
+            )
+        )
     return steps
 
 
-def _describe(node: ast.Node | None) -> str:  # noqa: PLR0911 - one answer per statement kind
+class _Relations(visitors.Visitor):
+    """Collects the table names a statement mentions, and the names of its CTEs."""
+
+    def __init__(self) -> None:
+        self.tables: set[str] = set()
+        self.ctes: set[str] = set()
+
+    def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:  # noqa: N802
+        self.tables.add(str(node.relname))
+
+    def visit_CommonTableExpr(self, ancestors: Any, node: ast.CommonTableExpr) -> None:  # noqa: N802
+        self.ctes.add(str(node.ctename))
+
+
+def _mentioned(node: ast.Node) -> set[str]:
+    found = _Relations()
+    found(node)
+    return found.tables - found.ctes
+
+
+def _touches(  # noqa: PLR0911 - one answer per statement kind
+    node: ast.Node | None, analysis: _Analysis
+) -> tuple[set[str], set[str], StepKind]:
+    """The tables `node` reads and writes, and how it is scheduled."""
+    if isinstance(node, ast.VariableSetStmt):
+        return set(), set(), "session"
+    if isinstance(node, ast.CreateFunctionStmt) and _is_temporary(node.funcname):
+        return set(), set(), "session"
+    if isinstance(node, ast.InsertStmt):
+        writes = {_name(node.relation)} | set(_inserted_tables(node))
+        return _mentioned(node) - writes, writes, "task"
+    if isinstance(node, ast.CreateStmt | ast.IndexStmt):
+        return set(), {_name(node.relation)}, "task"
+    if isinstance(node, ast.VacuumStmt) and node.rels:
+        tables = {_name(rel.relation) for rel in node.rels if isinstance(rel, ast.VacuumRelation)}
+        return set(), tables, "vacuum" if node.is_vacuumcmd else "task"
+    if isinstance(node, ast.SelectStmt):
+        return _mentioned(node), set(), "task"
+    if isinstance(node, ast.AlterTableStmt):
+        return _touches_alter(node, analysis)
+    return set(), set(), "barrier"
+
+
+def _touches_alter(
+    node: ast.AlterTableStmt, analysis: _Analysis
+) -> tuple[set[str], set[str], StepKind]:
+    table = _name(node.relation)
+    reads: set[str] = set()
+    writes = {table}
+    for command in node.cmds or ():
+        if not isinstance(command, ast.AlterTableCmd):
+            return set(), set(), "barrier"
+        constraint = command.def_
+        if isinstance(constraint, ast.Constraint) and constraint.contype == (
+            ConstrType.CONSTR_FOREIGN
+        ):
+            # Adding a foreign key locks the referenced table against writes too.
+            target = _name(constraint.pktable)
+            writes.add(target)
+            analysis.foreign_keys[str(constraint.conname)] = (table, target)
+        elif command.subtype == AlterTableType.AT_ValidateConstraint:
+            known = analysis.foreign_keys.get(str(command.name))
+            if known is None:
+                return set(), set(), "barrier"
+            reads.add(known[1])
+    return reads, writes, "task"
+
+
+def _is_temporary(names: tuple[ast.Node, ...] | None) -> bool:
+    return bool(names) and len(names or ()) == 2 and getattr(names[0], "sval", "") == "pg_temp"  # type: ignore[index]
+
+
+def _is_insert(step: Step) -> bool:
+    """Whether `step` is a single-table INSERT, whose row count is the table's."""
+    return len(step.writes) == 1 and step.description.startswith("rows: ")
+
+
+def _describe(node: ast.Node | None, analysis: _Analysis) -> str:  # noqa: PLR0911 - one answer per statement kind
     """A few words for the progress display."""
     if isinstance(node, ast.CreateStmt):
         return f"table {_name(node.relation)}"
     if isinstance(node, ast.InsertStmt):
-        return "rows: " + ", ".join(_inserted_tables(node))
+        return "rows: " + ", ".join([*_inserted_tables(node), _name(node.relation)])
     if isinstance(node, ast.AlterTableStmt):
-        return _describe_alter(node)
+        return _describe_alter(node, analysis)
     if isinstance(node, ast.IndexStmt):
         return f"index on {_name(node.relation)}"
     if isinstance(node, ast.VacuumStmt):
-        return "statistics (ANALYZE)"
+        return _describe_vacuum(node)
     if isinstance(node, ast.VariableSetStmt):
         return f"setting {node.name}"
+    if isinstance(node, ast.CreateFunctionStmt):
+        return f"function {'.'.join(str(part.sval) for part in node.funcname or ())}"
     if isinstance(node, ast.SelectStmt):
         called = {_function_name(target.val) for target in node.targetList or ()}
-        if "setseed" in called:
-            return "seeding random()"
         if "setval" in called:
             return "id sequences"
     return type(node).__name__
 
 
-def _describe_alter(node: ast.AlterTableStmt) -> str:
+def _describe_alter(node: ast.AlterTableStmt, analysis: _Analysis) -> str:
     table = _name(node.relation)
     for command in node.cmds or ():
+        if getattr(command, "subtype", None) == AlterTableType.AT_ValidateConstraint:
+            known = analysis.foreign_keys.get(str(command.name))
+            target = f" → {known[1]}" if known else f" {command.name}"
+            return f"checking foreign key {table}{target}"
         constraint = getattr(command, "def_", None)
         if not isinstance(constraint, ast.Constraint):
             continue
@@ -201,15 +480,28 @@ def _describe_alter(node: ast.AlterTableStmt) -> str:
     return f"alter {table}"
 
 
+def _describe_vacuum(node: ast.VacuumStmt) -> str:
+    options = {str(option.defname) for option in node.options or ()}
+    tables = ", ".join(
+        _name(rel.relation) for rel in node.rels or () if isinstance(rel, ast.VacuumRelation)
+    )
+    if not node.is_vacuumcmd or options == {"analyze"}:
+        what = "statistics (ANALYZE)"
+    elif "freeze" in options:
+        what = "freeze and statistics" if "analyze" in options else "freeze"
+    else:
+        what = "vacuum"
+    return f"{what} of {tables}" if tables else what
+
+
 def _inserted_tables(node: ast.InsertStmt) -> list[str]:
-    """The tables an INSERT fills, including those of INSERTs in its WITH clause."""
+    """The tables the INSERTs in the WITH clause of an INSERT fill."""
     ctes = node.withClause.ctes or () if node.withClause else ()
-    inner = [
+    return [
         _name(cte.ctequery.relation)
         for cte in ctes
         if isinstance(cte, ast.CommonTableExpr) and isinstance(cte.ctequery, ast.InsertStmt)
     ]
-    return [*inner, _name(node.relation)]
 
 
 def _name(relation: ast.RangeVar | None) -> str:

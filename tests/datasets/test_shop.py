@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -12,9 +13,11 @@ import pytest
 from psycopg import sql
 
 import nexus_kernel_helpers as nx
+from nexus_kernel_helpers.datasets import _generate
 from nexus_kernel_helpers.datasets._generate import (
     DATASET_DIR,
     STAGES,
+    Step,
     available_datasets,
     dataset_steps,
     generate,
@@ -116,7 +119,9 @@ def test_statements_keep_their_file_and_line() -> None:
     assert [step.description for step in inserts] == [
         "rows: tenants",
         "rows: products",
-        "rows: orders, order_items, payments",
+        "rows: orders",
+        "rows: order_items",
+        "rows: payments",
         "rows: users",
         "rows: events",
     ]
@@ -124,7 +129,65 @@ def test_statements_keep_their_file_and_line() -> None:
     for step in steps:
         if step.file == "generate.sql":
             assert text[step.line - 1].startswith(step.sql.splitlines()[0])
-    assert steps[-1].description == "statistics (ANALYZE)"
+    assert steps[-1].description == "id sequences"
+
+
+def by_description(steps: list[Step]) -> dict[str, int]:
+    return {step.description: index for index, step in enumerate(steps)}
+
+
+def test_each_statement_waits_only_for_the_tables_it_needs() -> None:
+    tasks = [step for step in dataset_steps("shop")[7:] if step.kind != "session"]
+    needs = _generate._dependencies(tasks)
+    index = by_description(tasks)
+
+    def waits_for(step: str) -> set[str]:
+        return {tasks[earlier].description for earlier in needs[index[step]]}
+
+    assert waits_for("rows: tenants") == set()
+    assert waits_for("rows: events") == set()
+    assert waits_for("rows: orders") == {"rows: products"}
+    assert waits_for("rows: order_items") == {"rows: products"}
+    assert waits_for("rows: payments") == {"rows: orders"}
+    assert waits_for("rows: users") == {"rows: orders"}
+    assert waits_for("primary key of orders") == {"rows: orders", "rows: payments", "rows: users"}
+    # A freeze waits for everything before it but the other freezes.
+    freeze = waits_for("freeze and statistics of orders")
+    assert "rows: events" in freeze
+    assert "primary key of events" in freeze
+    assert not any(step.startswith("freeze") for step in freeze)
+    # A validation locks its table and reads the one it points to.
+    checking = tasks[index["checking foreign key order_items → orders"]]
+    assert (checking.reads, checking.writes) == (frozenset({"orders"}), frozenset({"order_items"}))
+
+
+def test_statements_it_does_not_know_are_barriers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dataset(
+        tmp_path,
+        "tiny",
+        schema="CREATE TABLE a (id int);\nCREATE TABLE b (id int);",
+        generate=(
+            "SET work_mem = '64MB';\n"
+            "INSERT INTO a SELECT generate_series(1, 3);\n"
+            "DO $$ BEGIN PERFORM 1; END $$;\n"
+            "INSERT INTO b SELECT generate_series(1, 3);"
+        ),
+    )
+    monkeypatch.setattr(_generate, "DATASET_DIR", tmp_path)
+    steps = [step for step in dataset_steps("tiny") if step.file != "schema.sql"]
+    assert [step.kind for step in steps] == ["session", "task", "barrier", "task"]
+    assert _generate._dependencies(steps[1:]) == [frozenset(), {0}, {1}]
+
+
+def write_dataset(
+    root: Path, name: str, *, schema: str, generate: str, constraints: str = ""
+) -> None:
+    folder = root / name
+    folder.mkdir()
+    for file, text in zip(STAGES, (schema, generate, constraints), strict=True):
+        (folder / file).write_text(text + "\n", encoding="utf-8")
 
 
 @pytest.mark.parametrize("scale", [20, 0.0001, 0, -1, float("nan")])
@@ -150,16 +213,40 @@ def test_unknown_dataset_lists_the_available_ones() -> None:
         generate(None, "shoes", scale=1, seed=1)  # type: ignore[arg-type]
 
 
-def test_the_caller_commits_or_rolls_back(embedded_db: nx.Database) -> None:
+def test_the_load_is_committed_and_visible_to_other_sessions(embedded_db: nx.Database) -> None:
     with (
-        scratch_database(embedded_db, "nexus_test_shop_rollback") as conninfo,
+        scratch_database(embedded_db, "nexus_test_shop_commit") as conninfo,
         psycopg.connect(conninfo) as connection,
     ):
         rows = generate(connection, "shop", scale=0.001, seed=3)
         assert rows["orders"] == 1_000
         connection.rollback()
+        with psycopg.connect(conninfo) as other:
+            found = other.execute("SELECT count(*) FROM orders").fetchone()
+        assert found == (1_000,)
+
+
+def test_a_failure_after_the_schema_drops_the_tables_it_made(
+    embedded_db: nx.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dataset(
+        tmp_path,
+        "broken",
+        schema="CREATE TABLE a (id int);\nCREATE TABLE b (id int);",
+        generate="INSERT INTO a SELECT generate_series(1, 3);\n\nINSERT INTO b SELECT 1 / 0;",
+    )
+    monkeypatch.setattr(_generate, "DATASET_DIR", tmp_path)
+    with (
+        scratch_database(embedded_db, "nexus_test_shop_broken") as conninfo,
+        psycopg.connect(conninfo) as connection,
+    ):
+        with pytest.raises(nx.DatabaseError) as caught:
+            generate(connection, "broken", scale=1, seed=1)
         left = connection.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         assert left.fetchone() == (0,)
+    assert str(caught.value).startswith(
+        "generating 'broken' failed at generate.sql line 3 (rows: b): division by zero"
+    )
 
 
 def test_a_failing_statement_is_named_by_file_and_line(embedded_db: nx.Database) -> None:
@@ -198,7 +285,7 @@ def test_progress_reports_every_statement(shop: Loaded) -> None:
     total = len(dataset_steps("shop"))
     assert [step for _, step, _ in shop.progress] == list(range(1, total + 1))
     assert {steps for _, _, steps in shop.progress} == {total}
-    assert "rows: orders, order_items, payments" in [name for name, _, _ in shop.progress]
+    assert "rows: order_items" in [name for name, _, _ in shop.progress]
 
 
 def test_keys_exist_and_were_validated(cursor: psycopg.Cursor[Any]) -> None:
@@ -383,6 +470,32 @@ def test_same_seed_same_bytes_other_seed_other_bytes(
     with loaded(embedded_db, "nexus_test_shop_c", seed=SEED + 1) as other:
         different = [t for t in TABLES if other.checksums[t] != shop.checksums[t]]
         assert different == list(TABLES)
+
+
+def test_one_session_or_several_give_the_same_bytes(
+    shop: Loaded, embedded_db: nx.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_generate, "PARALLEL_SESSIONS", 1)
+    with loaded(embedded_db, "nexus_test_shop_serial") as serial:
+        assert serial.checksums == shop.checksums
+
+
+def test_rows_lie_in_id_order_and_every_page_is_all_visible(
+    cursor: psycopg.Cursor[Any],
+) -> None:
+    for table in TABLES:
+        stats = cursor.execute(
+            "SELECT s.correlation, c.relpages, c.relallvisible FROM pg_stats AS s"
+            " JOIN pg_class AS c ON c.relname = s.tablename"
+            " WHERE s.schemaname = 'public' AND s.tablename = %s AND s.attname = 'id'",
+            [table],
+        ).fetchone()
+        assert stats is not None, table
+        correlation, pages, all_visible = stats
+        # Each table is one session's stream of rows: its heap is in id order (a short row
+        # may fill a gap an earlier page left).
+        assert correlation > 0.99, table
+        assert pages == all_visible, table
 
 
 @pytest.mark.docker

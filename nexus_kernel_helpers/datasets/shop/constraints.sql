@@ -4,42 +4,70 @@
 -- order_items(product_id), orders(user_id), orders(created_at), payments(order_id),
 -- events(occurred_at), events(user_id), a trigram index on products(name), a GIN index on
 -- products(attributes).
+--
+-- One statement per table wherever possible, so that the loader's sessions can share them out.
 
-SET LOCAL maintenance_work_mem = '256MB';
+-- Index builds sort in memory.
+SET maintenance_work_mem = '256MB';
 
+-- Each primary key as soon as its table is loaded, while other tables still load.
 ALTER TABLE tenants ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
-ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE products ADD CONSTRAINT products_pkey PRIMARY KEY (id);
 ALTER TABLE orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
 ALTER TABLE order_items ADD CONSTRAINT order_items_pkey PRIMARY KEY (id);
-ALTER TABLE payments ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
 ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+ALTER TABLE payments ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
+ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+-- Frozen and counted once every table is loaded (a row committed while an older statement
+-- still runs elsewhere cannot be frozen yet): later scans (index builds, foreign key checks,
+-- the clones learners query) find all-visible pages with nothing left to set or write back.
+VACUUM (FREEZE, ANALYZE) tenants;
+VACUUM (FREEZE, ANALYZE) products;
+VACUUM (FREEZE, ANALYZE) orders;
+VACUUM (FREEZE, ANALYZE) order_items;
+VACUUM (FREEZE, ANALYZE) events;
+VACUUM (FREEZE, ANALYZE) payments;
+VACUUM (FREEZE, ANALYZE) users;
 
 ALTER TABLE tenants ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
-ALTER TABLE users ADD CONSTRAINT users_tenant_id_email_key UNIQUE (tenant_id, email);
 ALTER TABLE products ADD CONSTRAINT products_tenant_id_sku_key UNIQUE (tenant_id, sku);
 CREATE INDEX orders_tenant_id_idx ON orders (tenant_id);
+ALTER TABLE users ADD CONSTRAINT users_tenant_id_email_key UNIQUE (tenant_id, email);
 
+-- Foreign keys are declared NOT VALID (a moment's lock on both tables), then validated: a
+-- validation locks the referenced table only against writes, so several run at once.
 ALTER TABLE users ADD CONSTRAINT users_tenant_id_fkey
-    FOREIGN KEY (tenant_id) REFERENCES tenants (id);
+    FOREIGN KEY (tenant_id) REFERENCES tenants (id) NOT VALID;
 ALTER TABLE products ADD CONSTRAINT products_tenant_id_fkey
-    FOREIGN KEY (tenant_id) REFERENCES tenants (id);
+    FOREIGN KEY (tenant_id) REFERENCES tenants (id) NOT VALID;
 ALTER TABLE orders ADD CONSTRAINT orders_tenant_id_fkey
-    FOREIGN KEY (tenant_id) REFERENCES tenants (id);
+    FOREIGN KEY (tenant_id) REFERENCES tenants (id) NOT VALID;
 ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey
-    FOREIGN KEY (user_id) REFERENCES users (id);
+    FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
 ALTER TABLE order_items ADD CONSTRAINT order_items_order_id_fkey
-    FOREIGN KEY (order_id) REFERENCES orders (id) ON DELETE CASCADE;
+    FOREIGN KEY (order_id) REFERENCES orders (id) ON DELETE CASCADE NOT VALID;
 ALTER TABLE order_items ADD CONSTRAINT order_items_product_id_fkey
-    FOREIGN KEY (product_id) REFERENCES products (id);
+    FOREIGN KEY (product_id) REFERENCES products (id) NOT VALID;
 ALTER TABLE payments ADD CONSTRAINT payments_tenant_id_fkey
-    FOREIGN KEY (tenant_id) REFERENCES tenants (id);
+    FOREIGN KEY (tenant_id) REFERENCES tenants (id) NOT VALID;
 ALTER TABLE payments ADD CONSTRAINT payments_order_id_fkey
-    FOREIGN KEY (order_id) REFERENCES orders (id);
+    FOREIGN KEY (order_id) REFERENCES orders (id) NOT VALID;
 ALTER TABLE events ADD CONSTRAINT events_tenant_id_fkey
-    FOREIGN KEY (tenant_id) REFERENCES tenants (id);
+    FOREIGN KEY (tenant_id) REFERENCES tenants (id) NOT VALID;
 ALTER TABLE events ADD CONSTRAINT events_user_id_fkey
-    FOREIGN KEY (user_id) REFERENCES users (id);
+    FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
+
+ALTER TABLE order_items VALIDATE CONSTRAINT order_items_order_id_fkey;
+ALTER TABLE events VALIDATE CONSTRAINT events_user_id_fkey;
+ALTER TABLE payments VALIDATE CONSTRAINT payments_order_id_fkey;
+ALTER TABLE order_items VALIDATE CONSTRAINT order_items_product_id_fkey;
+ALTER TABLE orders VALIDATE CONSTRAINT orders_user_id_fkey;
+ALTER TABLE events VALIDATE CONSTRAINT events_tenant_id_fkey;
+ALTER TABLE orders VALIDATE CONSTRAINT orders_tenant_id_fkey;
+ALTER TABLE payments VALIDATE CONSTRAINT payments_tenant_id_fkey;
+ALTER TABLE users VALIDATE CONSTRAINT users_tenant_id_fkey;
+ALTER TABLE products VALIDATE CONSTRAINT products_tenant_id_fkey;
 
 -- The ids were set by the generator: new rows continue after them.
 SELECT
@@ -50,5 +78,3 @@ SELECT
     setval(pg_get_serial_sequence('order_items', 'id'), (SELECT max(id) FROM order_items)),
     setval(pg_get_serial_sequence('payments', 'id'), (SELECT max(id) FROM payments)),
     setval(pg_get_serial_sequence('events', 'id'), (SELECT max(id) FROM events));
-
-ANALYZE tenants, users, products, orders, order_items, payments, events;
