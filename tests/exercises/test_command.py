@@ -10,6 +10,8 @@ import pytest
 
 from nexus_kernel_helpers.exercises import all_exercises, exercise_spec
 
+from ..support import TEST_IMAGE, require_docker
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "nexus_kernel_helpers.cli", "exercises", *args]
@@ -54,3 +56,23 @@ def test_verify_starts_a_fresh_server_and_skips_what_the_scale_cannot_show() -> 
     assert lines[0] == "skip 02.6 Substring search with pg_trgm: needs scale >= 0.04"
     assert lines[1].startswith("ok   02.1 A missing index: start fails, reference passes (")
     assert lines[2] == "1 of 1 exercises verified"
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_verify_holds_on_postgresql_15_in_docker() -> None:
+    require_docker()
+    outcome = subprocess.run(
+        [sys.executable, "-m", "nexus_kernel_helpers.cli", "exercises", "verify", "--backend",
+         "docker"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "NEXUS_PG_IMAGE": TEST_IMAGE},
+    )  # fmt: skip
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+    assert (
+        outcome.stdout.splitlines()[-1]
+        == f"{len(all_exercises())} of {len(all_exercises())} exercises verified"
+    )
