@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import sandbox
+from .agent import Answer, Nexus
 from .config import Settings, load_settings
 from .errors import (
     BackendUnavailable,
@@ -22,7 +23,7 @@ from .errors import (
     QueryError,
     SandboxRefusal,
 )
-from .agent import Answer, Nexus
+from .exercises import exercise, progress
 from .plans import Advice, Comparison, Plan
 from .postgres import Database, QueryResult, current_database, start_database
 
@@ -43,8 +44,10 @@ __all__ = [
     "SandboxRefusal",
     "Settings",
     "current_database",
+    "exercise",
     "load_ipython_extension",
     "load_settings",
+    "progress",
     "sandbox",
     "start_database",
 ]
