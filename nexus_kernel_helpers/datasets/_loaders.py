@@ -33,14 +33,14 @@ import psycopg
 from psycopg import sql
 
 from .. import _html
-from ..errors import ConfigurationError, LoadError
+from ..errors import ConfigurationError, DatabaseError, LoadError
 from ..postgres._conninfo import redact
 from ..postgres._embedded import binaries_dir
 
 if TYPE_CHECKING:
     from ..postgres import Database
 
-__all__ = ["LoadReport", "load_csv", "load_dump", "load_sql"]
+__all__ = ["LoadReport", "dump", "load_csv", "load_dump", "load_sql"]
 
 _CSV_CHUNK = 256 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -154,6 +154,36 @@ def load_dump(db: Database, path: str | Path) -> LoadReport:
     with contextlib.closing(_restored_script(archive, _client_env(db))) as script:
         skipped = _run_psql(db, archive, script, report_lines=False)
     return LoadReport(archive, "dump", _ms_since(started), _new_tables(db, before), skipped=skipped)
+
+
+def dump(db: Database, path: str | Path, *, plain: bool = False) -> Path:
+    """Write the current database to `path` with the embedded wheel's `pg_dump` (18.x).
+
+    A custom-format archive by default (`load_dump()` and `pg_restore` read it), or a plain SQL
+    script with `plain=True`. Owners and privileges are left out, so it loads as any role. The
+    file is written next to `path` first and renamed when complete: a failed dump leaves no
+    half file behind.
+    """
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise ConfigurationError(
+            f"cannot write {str(target)!r}: its folder does not exist", fix="create it first"
+        )
+    env = _client_env(db)
+    partial = target.with_name(f".{target.name}.partial")
+    command = [_tool("pg_dump"), "--no-password", "--no-owner", "--no-privileges"]
+    command += ["--format=plain" if plain else "--format=custom", f"--file={partial}"]
+    finished = subprocess.run(command, env=env, capture_output=True, check=False)
+    if finished.returncode != 0:
+        partial.unlink(missing_ok=True)
+        message = finished.stderr.decode(errors="replace").strip().splitlines()
+        reason = message[-1].removeprefix("pg_dump: error: ") if message else "pg_dump failed"
+        raise DatabaseError(
+            f"pg_dump could not write {target.name}: {redact(reason, [env.get('PGPASSWORD')])}",
+            fix="check that the server is running and that your role may read every table",
+        )
+    partial.replace(target)
+    return target
 
 
 def load_csv(

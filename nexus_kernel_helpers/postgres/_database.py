@@ -401,6 +401,12 @@ class Database:
 
         return load_csv(self, path, table, header=header, delimiter=delimiter)
 
+    def dump(self, path: str | Path, *, plain: bool = False) -> Path:
+        """pg_dump the current database to `path` (custom format, or plain SQL), no owners."""
+        from ..datasets import dump
+
+        return dump(self, path, plain=plain)
+
     def describe(self) -> Description:
         """Tables with row counts, sizes, columns, keys and indexes (rich display)."""
         from ..datasets import describe

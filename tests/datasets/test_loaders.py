@@ -461,3 +461,30 @@ def test_truncated_archive_changes_nothing(
 
     assert str(caught.value).startswith("cut.dump: ")
     assert catalog(db) == before
+
+
+def test_dump_round_trips_through_load_dump_and_leaves_no_partial_file(
+    tmp_path: Path, embedded_db: nx.Database
+) -> None:
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    embedded_db.query("drop table if exists dumped_rows")
+    embedded_db.query("create table dumped_rows as select g as n from generate_series(1, 50) g")
+    try:
+        archive = embedded_db.dump(folder / "rows.dump")
+        script = embedded_db.dump(folder / "rows.sql", plain=True)
+    finally:
+        embedded_db.query("drop table dumped_rows")
+    assert archive.read_bytes().startswith(b"PGDMP")
+    assert b"COPY public.dumped_rows" in script.read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == ["rows.dump", "rows.sql"]
+    embedded_db.load_dump(archive)
+    try:
+        assert embedded_db.query("select sum(n) from dumped_rows").scalar() == 1275
+    finally:
+        embedded_db.query("drop table dumped_rows")
+
+
+def test_dump_into_a_missing_folder_says_so(tmp_path: Path, embedded_db: nx.Database) -> None:
+    with pytest.raises(nx.ConfigurationError, match="folder does not exist"):
+        embedded_db.dump(tmp_path / "nowhere" / "x.dump")
