@@ -83,10 +83,7 @@ def test_run_measures_and_shows_verdict_then_both_plans_then_the_distribution(
     page.locator(".nx-compare-run").click()
 
     stage = page.locator(".nx-compare-stage")
-    page.wait_for_function(
-        "() => /^done: /.test(document.querySelector('.nx-compare-stage').textContent.trim())",
-        timeout=90_000,
-    )
+    _wait_for_stage(widget, "^done: ", 90_000)
     widths = _progress_percentages(widget)
     assert any(0 < width < 100 for width in widths), f"the bar never moved in between: {widths}"
     assert widths[-1] == 100, widths
@@ -113,23 +110,40 @@ def test_run_measures_and_shows_verdict_then_both_plans_then_the_distribution(
 
 def test_cancel_stops_a_long_comparison(widget: NotebookPage) -> None:
     page = widget.page
-    _type_sql(widget, "before", "select pg_sleep(0.25), count(*) from browser_orders")
+    # About 40 s if left alone (two sides, 15 runs, warm-up): long enough to be cancelled
+    # after the screenshots even on a busy machine.
+    _type_sql(widget, "before", "select pg_sleep(1), count(*) from browser_orders")
     widget.evaluate(_WATCH_PROGRESS_JS, _PROGRESS_BAR)
     page.locator(".nx-compare-run").click()
     # Wait until it is really measuring (the bar moved), then cancel.
     page.wait_for_function("() => window.nxProgressWidths.some(w => w && w !== '0%')")
     widget.shot("running", page.locator(".nx-compare"))
     page.locator(".nx-compare-cancel").click()
-    page.wait_for_function(
-        "() => document.querySelector('.nx-compare-stage').textContent.trim() === 'cancelled'",
-        timeout=15_000,
-    )
+    _wait_for_stage(widget, "^cancelled$", 15_000)
     widths = _progress_percentages(widget)
     assert widths[-1] < 100, f"the bar says it finished: {widths}"
     assert page.locator(".nx-compare-run").is_enabled()
     assert page.locator(".nx-compare-cancel").is_disabled()
     widget.shot("cancelled", page.locator(".nx-compare"))
     widget.assert_console_clean()
+
+
+def _wait_for_stage(widget: NotebookPage, pattern: str, timeout_ms: float) -> None:
+    """Wait until the stage label matches `pattern`; on timeout say what it showed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        widget.page.wait_for_function(
+            """pattern => new RegExp(pattern).test(
+                 document.querySelector('.nx-compare-stage').textContent.trim())""",
+            arg=pattern,
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeout:
+        stage = widget.page.locator(".nx-compare-stage").inner_text()
+        result = widget.page.locator(".nx-compare-result").inner_text()[:500]
+        widths = _progress_percentages(widget)
+        pytest.fail(f"stage never matched {pattern!r}: {stage!r}; bar {widths}; result {result!r}")
 
 
 def _boxes(*locators: Locator) -> list[FloatRect]:
