@@ -25,14 +25,15 @@ if TYPE_CHECKING:
 
     from .driver import NotebookPage
 
+_SHOTS_TAKEN = pytest.StashKey[bool]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 FAKE_API_KEY = "test-key-not-real"
 ARTIFACTS = Path(os.environ.get("NEXUS_BROWSER_ARTIFACTS", REPO / "build" / "browser-artifacts"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if ARTIFACTS.is_dir() and any(ARTIFACTS.glob("*.png")):
-        terminalreporter.write_line(f"browser screenshots: {ARTIFACTS}")
+    if terminalreporter.config.stash.get(_SHOTS_TAKEN, False):
+        terminalreporter.write_line(f"browser screenshots and console logs: {ARTIFACTS}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -105,8 +106,9 @@ def browser() -> Iterator[BrowserContext]:
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> Path:
+def artifacts(pytestconfig: pytest.Config) -> Path:
     """The screenshot folder, emptied of the previous run's pictures and console logs."""
+    pytestconfig.stash[_SHOTS_TAKEN] = True
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in [*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("*.log")]:
         old.unlink()
