@@ -1,4 +1,7 @@
-"""Fixtures of the browser tests: one JupyterLab and one Chromium per session, a page per test.
+"""Fixtures of the browser tests: one JupyterLab and one Chromium for them all, a page per test.
+
+Package-scoped: Lab, its kernels and Chromium stop once this folder's tests are done, not at
+the end of the whole run.
 
 Each test module here carries the `browser` marker. Screenshots go to
 `build/browser-artifacts/` (or NEXUS_BROWSER_ARTIFACTS), printed at the end of the run.
@@ -46,7 +49,7 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_scratch() -> Iterator[Path]:
     """A scratch folder for the session's Lab (not under pytest's 0700 tmp root)."""
     path = Path(tempfile.mkdtemp(prefix="nexus-browser-"))
@@ -54,7 +57,7 @@ def browser_scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     """The fake Messages API the kernels of the session's Lab talk to."""
     require_browser()
@@ -71,7 +74,7 @@ def fake_api(fake_anthropic: FakeAnthropic) -> Iterator[FakeAnthropic]:
         fake_anthropic._turns.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(browser_scratch: Path, fake_anthropic: FakeAnthropic) -> Iterator[LabServer]:
     """JupyterLab on a copy of notebooks/, embedded PostgreSQL, the fake Anthropic API."""
     require_browser()
@@ -85,7 +88,7 @@ def lab(browser_scratch: Path, fake_anthropic: FakeAnthropic) -> Iterator[LabSer
     assert not leftovers, f"JupyterLab did not stop cleanly: {leftovers}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[BrowserContext]:
     """Debian's Chromium under Playwright (never Playwright's own download), one context.
 
@@ -105,7 +108,7 @@ def browser() -> Iterator[BrowserContext]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts(pytestconfig: pytest.Config) -> Path:
     """The screenshot folder, emptied of the previous run's pictures and console logs."""
     pytestconfig.stash[_SHOTS_TAKEN] = True

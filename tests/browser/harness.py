@@ -93,6 +93,17 @@ def _settings(path: Path, values: Mapping[str, object]) -> None:
     path.write_text(json.dumps(values, indent=2), encoding="utf-8")
 
 
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the test process dies (Linux), so a killed
+    pytest leaves no Lab, kernels or databases behind (Lab stops its kernels on SIGTERM)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @dataclass
 class LabServer:
     """JupyterLab on `root` (a scratch copy of the notebooks), state kept under `scratch`."""
@@ -169,7 +180,12 @@ class LabServer:
         ]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=self.root, env=self.environment(), stdout=log, stderr=log
+                command,
+                cwd=self.root,
+                env=self.environment(),
+                stdout=log,
+                stderr=log,
+                preexec_fn=_stop_with_parent,  # noqa: PLW1509 - only calls prctl
             )
         if not wait_until(self._answers, timeout):
             self.stop()
