@@ -103,6 +103,14 @@ CREATE FUNCTION pg_temp.active_user(r float8, users integer, spread integer) RET
     LANGUAGE sql IMMUTABLE
     RETURN floor(users * r / (33 - 32 * r))::bigint * spread % users + 1;
 
+-- A product of `tenant` drawn as r: popular ones (the lowest numbers in the tenant's range)
+-- come up most, as the cube of a uniform draw.
+CREATE FUNCTION pg_temp.popular_product(first_product bigint[], tenant integer, r float8)
+    RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    RETURN first_product[tenant] + floor((first_product[tenant + 1] - first_product[tenant])
+        * r * r * r)::bigint;
+
 -- The first id of each day's `total` rows from day first_day to last_day (day 0 is
 -- 2024-01-01), then total + 1. Two years of growth, a holiday season, Black Friday and Cyber
 -- Monday, a quiet January, busier weekends.
@@ -132,18 +140,30 @@ CREATE FUNCTION pg_temp.day_starts(total integer, first_day integer, last_day in
         ) AS days
     $$;
 
--- Seconds into its day of a row whose day is `share` per mille done: busier in the evening.
--- hour_starts and hour_widths are per mille of a day's rows.
-CREATE FUNCTION pg_temp.second_of_day(share float8, hour integer) RETURNS integer
+-- Seconds into its day of a row whose day is `share` (0 to 1000) per mille done: a day's rows
+-- are spread over its hours, busier in the evening. Hour h holds the per mille from
+-- hour_starts[h] to hour_starts[h] + hour_widths[h]; inside it, time runs linearly. The two
+-- arrays folded here give, for each whole per mille, the line's offset and slope, so a row
+-- costs two look-ups.
+CREATE FUNCTION pg_temp.day_clock() RETURNS float8[]
     LANGUAGE sql IMMUTABLE
-    RETURN 3600 * (hour - 1) + floor(3600 * (share - (ARRAY[0, 15, 25, 32, 37, 42, 50, 65, 90,
-        125, 170, 220, 275, 335, 395, 450, 505, 560, 615, 675, 745, 825, 905, 965]::float8[])[hour])
-        / (ARRAY[15, 10, 7, 5, 5, 8, 15, 25, 35, 45, 50, 55, 60, 60, 55, 55, 55, 55, 60, 70, 80, 80,
-        60, 35]::float8[])[hour])::integer;
-CREATE FUNCTION pg_temp.hour_of_day(share float8) RETURNS integer
+    AS $$
+        SELECT array_agg(CASE WHEN slope THEN 3600 / width
+            ELSE 3600 * (hour - 1) - 3600 * hour_starts[hour] / width END ORDER BY slope, permille)
+        FROM
+            (SELECT ARRAY[0, 15, 25, 32, 37, 42, 50, 65, 90, 125, 170, 220, 275, 335, 395, 450,
+                505, 560, 615, 675, 745, 825, 905, 965]::float8[] AS hour_starts,
+                ARRAY[15, 10, 7, 5, 5, 8, 15, 25, 35, 45, 50, 55, 60, 60, 55, 55, 55, 55, 60, 70,
+                80, 80, 60, 35]::float8[] AS hour_widths) AS hours,
+            generate_series(0, 999) AS permille,
+            LATERAL (SELECT width_bucket(permille::float8, hour_starts) AS hour) AS bucket,
+            LATERAL (SELECT hour_widths[hour] AS width) AS span,
+            (VALUES (false), (true)) AS part (slope)
+    $$;
+CREATE FUNCTION pg_temp.second_of_day(share float8, clock float8[]) RETURNS integer
     LANGUAGE sql IMMUTABLE
-    RETURN width_bucket(share, ARRAY[0, 15, 25, 32, 37, 42, 50, 65, 90, 125, 170, 220, 275, 335,
-        395, 450, 505, 560, 615, 675, 745, 825, 905, 965]::float8[]);
+    RETURN least(86399, floor(clock[1 + floor(share)::integer]
+        + share * clock[1001 + floor(share)::integer]))::integer;
 
 -- How many lines an order has (1 to 10, about 3 on average), from its draw r.
 CREATE FUNCTION pg_temp.line_count(r float8) RETURNS integer
@@ -154,8 +174,8 @@ CREATE FUNCTION pg_temp.line_count(r float8) RETURNS integer
     END;
 
 -- An order line is one hash of (order, line); its bits choose the product (the low 21), the
--- quantity (the next 20) and the discount (the next 20). orders adds the lines up with the
--- same functions that order_items lists them with.
+-- quantity and the discount. orders adds the lines up with the same functions that
+-- order_items lists them with.
 CREATE FUNCTION pg_temp.line_hash(order_id bigint, line integer, seed bigint) RETURNS bigint
     LANGUAGE sql IMMUTABLE RETURN hashint8extended(16 * order_id + line, hashint8extended(seed, 400));
 
@@ -167,26 +187,25 @@ CREATE FUNCTION pg_temp.line_product(h bigint, first_product bigint, products bi
     RETURN first_product
         + ((products * (((h & 2097151) * (h & 2097151) * (h & 2097151)) >> 42)) >> 21);
 
--- A 20-bit draw from bits `shift` to `shift` + 19 of an order line's hash.
-CREATE FUNCTION pg_temp.line_draw(h bigint, shift integer) RETURNS float8
-    LANGUAGE sql IMMUTABLE RETURN ((h >> shift) & 1048575)::float8 * 9.5367431640625e-07::float8;
-
+-- The quantity: 1 for 78 % of the lines, 2 for 14 %, 3 for 5 %, then up to 10 (bits 21 to 30,
+-- 0 to 1023, compared with per-1024 thresholds).
 CREATE FUNCTION pg_temp.line_quantity(h bigint) RETURNS integer
     LANGUAGE sql IMMUTABLE
     RETURN CASE
-        WHEN pg_temp.line_draw(h, 21) < 0.78 THEN 1
-        WHEN pg_temp.line_draw(h, 21) < 0.92 THEN 2
-        WHEN pg_temp.line_draw(h, 21) < 0.97 THEN 3
-        ELSE least(10, 4 + floor((pg_temp.line_draw(h, 21) - 0.97) * 233.4)::integer)
+        WHEN ((h >> 21) & 1023) < 799 THEN 1
+        WHEN ((h >> 21) & 1023) < 942 THEN 2
+        WHEN ((h >> 21) & 1023) < 994 THEN 3
+        ELSE least(10, 4 + (((h >> 21) & 1023)::integer - 994) / 4)
     END;
 
--- Most lines sell at the list price; some at 10, 25 or 50 % off.
+-- Most lines sell at the list price; 12 % at 10 % off, 5 % at 25 %, 1 % at half price (bits
+-- 41 to 50).
 CREATE FUNCTION pg_temp.line_unit_cents(h bigint, price_cents integer) RETURNS integer
     LANGUAGE sql IMMUTABLE
     RETURN price_cents * CASE
-        WHEN pg_temp.line_draw(h, 41) < 0.82 THEN 100
-        WHEN pg_temp.line_draw(h, 41) < 0.94 THEN 90
-        WHEN pg_temp.line_draw(h, 41) < 0.99 THEN 75
+        WHEN ((h >> 41) & 1023) < 840 THEN 100
+        WHEN ((h >> 41) & 1023) < 963 THEN 90
+        WHEN ((h >> 41) & 1023) < 1014 THEN 75
         ELSE 50
     END / 100;
 
@@ -430,7 +449,8 @@ WITH size AS NOT MATERIALIZED (
             AS first_user,
         pg_temp.tenant_starts(pg_temp.product_count(:scale), pg_temp.tenant_count(:scale))
             AS first_product,
-        pg_temp.day_starts(pg_temp.order_count(:scale), 0, 730) AS first_order
+        pg_temp.day_starts(pg_temp.order_count(:scale), 0, 730) AS first_order,
+        pg_temp.day_clock() AS clock
 )
 SELECT
     o,
@@ -515,7 +535,7 @@ FROM
                             WHEN r_status < 0.08 THEN 'refunded' ELSE 'delivered' END
                     END AS status,
                     -- A day's orders are spread over its hours, in id order.
-                    1704067200 + 86400 * (day - 1) + pg_temp.second_of_day(share, hour)
+                    1704067200 + 86400 * (day - 1) + pg_temp.second_of_day(share, clock)
                         AS created_s
                 FROM (
                     SELECT
@@ -523,9 +543,7 @@ FROM
                         width_bucket(user_id, first_user) AS tenant_id,
                         731 - day AS age,
                         1000 * (o - first_order[day] + r_time)
-                            / (first_order[day + 1] - first_order[day]) AS share,
-                        pg_temp.hour_of_day(1000 * (o - first_order[day] + r_time)
-                            / (first_order[day + 1] - first_order[day])) AS hour
+                            / (first_order[day + 1] - first_order[day]) AS share
                     FROM
                         (
                             SELECT
@@ -556,7 +574,8 @@ FROM
                         ) AS placed,
                         size
                     OFFSET 0
-                ) AS located
+                ) AS located,
+                size
                 OFFSET 0
             ) AS timed,
             size
@@ -576,49 +595,57 @@ WITH size AS NOT MATERIALIZED (
         pg_temp.tenant_starts(pg_temp.product_count(:scale), pg_temp.tenant_count(:scale))
             AS first_product
 )
--- row_number() over no ORDER BY numbers the rows as they come: in order. It keeps the rows it
--- numbers, so they are narrow: the price list stays below it.
-SELECT row_number() OVER (), o, product_id, quantity, unit_price
-FROM (
-    SELECT
-        o,
-        product_id,
-        pg_temp.line_quantity(line) AS quantity,
-        pg_temp.line_unit_cents(line, price_cents[product_id]) * 0.01 AS unit_price
-    FROM
-        (
+SELECT
+    items_before + line,
+    o,
+    product_id,
+    pg_temp.line_quantity(h),
+    pg_temp.line_unit_cents(h, price_cents[product_id]) * 0.01
+FROM
+    (
+        SELECT
+            o,
+            line,
+            items_before,
+            h,
+            pg_temp.line_product(h, tenant_first, tenant_products) AS product_id
+        FROM (
             SELECT
-                o,
-                line,
-                pg_temp.line_product(line, first_product[tenant_id],
-                    first_product[tenant_id + 1] - first_product[tenant_id]) AS product_id
-            FROM
-                (
+                counted.*,
+                -- Two set-returning functions of the same length run side by side.
+                generate_series(1, lines) AS line,
+                pg_temp.line_hash(o, generate_series(1, lines), :seed) AS h
+            FROM (
+                SELECT
+                    placed.*,
+                    -- A running count over the orders numbers their items: in order.
+                    sum(lines) OVER (ROWS UNBOUNDED PRECEDING) - lines AS items_before
+                FROM (
                     SELECT
                         o,
-                        width_bucket(pg_temp.active_user(r_user, users, spread), first_user)
-                            AS tenant_id,
-                        pg_temp.line_hash(o, generate_series(1, pg_temp.line_count(r_lines)),
-                            :seed) AS line
+                        first_product[tenant_id] AS tenant_first,
+                        first_product[tenant_id + 1] - first_product[tenant_id]
+                            AS tenant_products,
+                        pg_temp.line_count(r_lines) AS lines
                     FROM
                         (
                             SELECT
                                 o,
-                                pg_temp.draw(o, :seed, 301) AS r_user,
+                                width_bucket(pg_temp.active_user(pg_temp.draw(o, :seed, 301),
+                                    users, spread), first_user) AS tenant_id,
                                 pg_temp.draw(o, :seed, 304) AS r_lines
-                            FROM generate_series(1, pg_temp.order_count(:scale)) AS o
+                            FROM generate_series(1, pg_temp.order_count(:scale)) AS o, size
                             OFFSET 0
                         ) AS drawn,
                         size
                     OFFSET 0
-                ) AS lines,
-                size
+                ) AS placed
+            ) AS counted
             OFFSET 0
-        ) AS items,
-        (SELECT array_agg((price * 100)::integer ORDER BY id) AS price_cents FROM products)
-            AS catalog
-    OFFSET 0
-) AS priced;
+        ) AS lines
+        OFFSET 0
+    ) AS items,
+    (SELECT array_agg((price * 100)::integer ORDER BY id) AS price_cents FROM products) AS catalog;
 
 -- payments ----------------------------------------------------------------------------------
 -- From the orders as loaded: a failed attempt sometimes comes first; pending orders have none
@@ -632,61 +659,55 @@ SELECT
     row_number() OVER (),
     tenant_id,
     id,
-    CASE WHEN attempt = 1 THEN method ELSE retry_method END,
+    CASE WHEN attempt = 1 THEN
+        CASE WHEN r_method < 0.68 THEN 'card' WHEN r_method < 0.83 THEN 'paypal'
+            WHEN r_method < 0.93 THEN 'apple_pay' WHEN r_method < 0.98 THEN 'bank_transfer'
+            ELSE 'gift_card' END
+        ELSE CASE WHEN r_method_retry < 0.6 THEN 'card' ELSE 'paypal' END
+    END,
     CASE WHEN attempt = 1 AND failed_first THEN 'failed' ELSE payment_status END,
     total_amount,
     currency,
-    provider_ref || attempt,
-    CASE WHEN attempt = 1 AND failed_first THEN failure_reason END,
-    created_at + (30 * attempt + pay_delay) * interval '1 second',
-    CASE WHEN attempt = attempts AND payment_status = 'refunded' THEN refunded_at END
+    'pay_' || lpad(to_hex(floor(4503599627370496 * r_ref)::bigint), 13, '0') || '_' || attempt,
+    CASE WHEN attempt = 1 AND failed_first THEN (ARRAY['card_declined', 'card_declined',
+        'insufficient_funds', 'expired_card', 'authentication_failed'])
+        [1 + floor(r_reason * 5)::integer] END,
+    created_at + (30 * attempt + floor(600 * r_pay_delay)::integer) * interval '1 second',
+    -- Refunds come after delivery (returns) or soon after a cancellation.
+    CASE WHEN attempt = attempts AND payment_status = 'refunded' THEN least(
+        CASE WHEN status = 'refunded'
+            THEN delivered_at + (86400 + floor(20 * 86400 * r_refund_delay)::integer)
+                * interval '1 second'
+            ELSE created_at + (3600 + floor(2 * 86400 * r_refund_delay)::integer)
+                * interval '1 second'
+        END, to_timestamp(1767225599)) END
 FROM (
     SELECT
-        paid.*,
-        generate_series(1, attempts) AS attempt
+        drawn.*,
+        failed_first::integer + (payment_status IS NOT NULL)::integer AS attempts,
+        generate_series(1, failed_first::integer + (payment_status IS NOT NULL)::integer)
+            AS attempt
     FROM (
         SELECT
-            drawn.*,
-            failed_first::integer + (payment_status IS NOT NULL)::integer AS attempts,
-            CASE WHEN r_method < 0.68 THEN 'card' WHEN r_method < 0.83 THEN 'paypal'
-                WHEN r_method < 0.93 THEN 'apple_pay' WHEN r_method < 0.98 THEN 'bank_transfer'
-                ELSE 'gift_card' END AS method,
-            CASE WHEN r_method_retry < 0.6 THEN 'card' ELSE 'paypal' END AS retry_method,
-            'pay_' || lpad(to_hex(floor(4503599627370496 * r_ref)::bigint), 13, '0') || '_'
-                AS provider_ref,
-            (ARRAY['card_declined', 'card_declined', 'insufficient_funds', 'expired_card',
-                'authentication_failed'])[1 + floor(r_reason * 5)::integer] AS failure_reason,
-            floor(600 * r_pay_delay)::integer AS pay_delay,
-            -- Refunds come after delivery (returns) or soon after a cancellation.
-            least(CASE WHEN status = 'refunded'
-                    THEN delivered_at + (86400 + floor(20 * 86400 * r_refund_delay)::integer)
-                        * interval '1 second'
-                    ELSE created_at + (3600 + floor(2 * 86400 * r_refund_delay)::integer)
-                        * interval '1 second' END,
-                to_timestamp(1767225599)) AS refunded_at
-        FROM (
-            SELECT
-                id, tenant_id, status, total_amount, currency, created_at, delivered_at,
-                CASE
-                    WHEN status = 'pending' THEN NULL
-                    WHEN status = 'cancelled'
-                        THEN CASE WHEN pg_temp.draw(id, :seed, 501) < 0.5 THEN 'refunded' END
-                    WHEN status = 'refunded' THEN 'refunded'
-                    ELSE 'succeeded'
-                END AS payment_status,
-                CASE WHEN status = 'pending' THEN pg_temp.draw(id, :seed, 502) < 0.15
-                    ELSE pg_temp.draw(id, :seed, 502) < 0.04 END AS failed_first,
-                pg_temp.draw(id, :seed, 503) AS r_method,
-                pg_temp.draw(id, :seed, 504) AS r_method_retry,
-                pg_temp.draw(id, :seed, 505) AS r_reason,
-                pg_temp.draw(id, :seed, 506) AS r_ref,
-                pg_temp.draw(id, :seed, 507) AS r_pay_delay,
-                pg_temp.draw(id, :seed, 508) AS r_refund_delay
-            FROM orders
-            OFFSET 0
-        ) AS drawn
+            id, tenant_id, status, total_amount, currency, created_at, delivered_at,
+            CASE
+                WHEN status = 'pending' THEN NULL
+                WHEN status = 'cancelled'
+                    THEN CASE WHEN pg_temp.draw(id, :seed, 501) < 0.5 THEN 'refunded' END
+                WHEN status = 'refunded' THEN 'refunded'
+                ELSE 'succeeded'
+            END AS payment_status,
+            CASE WHEN status = 'pending' THEN pg_temp.draw(id, :seed, 502) < 0.15
+                ELSE pg_temp.draw(id, :seed, 502) < 0.04 END AS failed_first,
+            pg_temp.draw(id, :seed, 503) AS r_method,
+            pg_temp.draw(id, :seed, 504) AS r_method_retry,
+            pg_temp.draw(id, :seed, 505) AS r_reason,
+            pg_temp.draw(id, :seed, 506) AS r_ref,
+            pg_temp.draw(id, :seed, 507) AS r_pay_delay,
+            pg_temp.draw(id, :seed, 508) AS r_refund_delay
+        FROM orders
         OFFSET 0
-    ) AS paid
+    ) AS drawn
     OFFSET 0
 ) AS attempts;
 
@@ -811,95 +832,87 @@ WITH size AS NOT MATERIALIZED (
         pg_temp.tenant_starts(pg_temp.product_count(:scale), pg_temp.tenant_count(:scale))
             AS first_product,
         -- The orders' calendar, from 2025-01-01.
-        pg_temp.day_starts(pg_temp.event_count(:scale), 366, 730) AS first_event
+        pg_temp.day_starts(pg_temp.event_count(:scale), 366, 730) AS first_event,
+        pg_temp.day_clock() AS clock
 )
 SELECT
     e,
     tenant_id,
     CASE WHEN NOT anonymous THEN user_id END,
-    event_type,
-    to_timestamp(1704067200 + 86400 * (365 + day) + pg_temp.second_of_day(share, hour)),
+    (ARRAY['page_view', 'product_view', 'search', 'add_to_cart', 'login', 'checkout_started',
+        'order_placed', 'logout'])[kind],
+    to_timestamp(1704067200 + 86400 * (365 + day) + pg_temp.second_of_day(share, clock)),
     -- JSON text parsed once is cheaper than jsonb_build_object; every value is a known word.
-    (CASE event_type
-        WHEN 'page_view' THEN '{"path": "' || path || '", "device": "' || device || '"'
+    -- Popular products (the lowest numbers in the tenant's range) are viewed most.
+    (CASE kind
+        WHEN 1 THEN '{"path": "' || (ARRAY['/', '/', '/products', '/cart', '/account',
+                '/search', '/deals', '/help', '/orders', '/wishlist'])[1 + floor(r_pick * 10)::integer]
+            || '", "device": "' || device || '"'
             || CASE WHEN r_source < 0.45 THEN '' ELSE ', "referrer": "'
                 || (ARRAY['google', 'google', 'instagram', 'newsletter', 'tiktok', 'bing'])
                     [1 + floor(r_pick * 6)::integer] || '"' END
-        WHEN 'product_view' THEN '{"product_id": ' || product_id || ', "device": "' || device
-            || '", "source": "' || (ARRAY['search', 'category', 'category', 'recommendation',
-                'email', 'ad'])[1 + floor(r_source * 6)::integer] || '"'
-        WHEN 'add_to_cart' THEN '{"product_id": ' || product_id || ', "quantity": '
-            || CASE WHEN r_source < 0.85 THEN 1 ELSE 2 + floor(r_pick * 3)::integer END
-        WHEN 'search' THEN '{"query": "' || (ARRAY['gift', 'black', 'sale', 'wireless', 'organic',
+        WHEN 2 THEN '{"product_id": '
+            || pg_temp.popular_product(first_product, tenant_id, r_product) || ', "device": "'
+            || device || '", "source": "' || (ARRAY['search', 'category', 'category',
+                'recommendation', 'email', 'ad'])[1 + floor(r_source * 6)::integer] || '"'
+        WHEN 3 THEN '{"query": "' || (ARRAY['gift', 'black', 'sale', 'wireless', 'organic',
             'kids', 'cotton', 'coffee', 'yoga', 'lamp', 'new', 'jacket'])
                 [1 + floor(r_pick * 12)::integer]
             || '", "results": ' || floor(200 * r_source * r_source)::integer
-        WHEN 'login' THEN '{"method": "' || CASE WHEN r_source < 0.7 THEN 'password'
+        WHEN 4 THEN '{"product_id": '
+            || pg_temp.popular_product(first_product, tenant_id, r_product) || ', "quantity": '
+            || CASE WHEN r_source < 0.85 THEN 1 ELSE 2 + floor(r_pick * 3)::integer END
+        WHEN 5 THEN '{"method": "' || CASE WHEN r_source < 0.7 THEN 'password'
             WHEN r_source < 0.9 THEN 'google' ELSE 'magic_link' END || '", "device": "' || device
             || '"'
-        WHEN 'logout' THEN '{"device": "' || device || '"'
+        WHEN 8 THEN '{"device": "' || device || '"'
         ELSE '{"cart_items": ' || 1 + floor(5 * r_pick * r_pick)::integer || ', "device": "'
             || device || '"'
     END || '}')::jsonb
-FROM (
-    SELECT
-        located.*,
-        -- Popular products (the lowest numbers in the tenant's range) are viewed most.
-        first_product[tenant_id] + floor((first_product[tenant_id + 1] - first_product[tenant_id])
-            * r_product * r_product * r_product)::bigint AS product_id
-    FROM
-        (
-            SELECT
-                seen.*,
-                width_bucket(CASE WHEN anonymous THEN visitor_slot ELSE user_id END, first_user)
-                    AS tenant_id,
-                1000 * (e - first_event[day] + r_time) / (first_event[day + 1] - first_event[day])
-                    AS share,
-                pg_temp.hour_of_day(1000 * (e - first_event[day] + r_time)
-                    / (first_event[day + 1] - first_event[day])) AS hour
-            FROM
-                (
-                    SELECT
-                        e,
-                        width_bucket(e::bigint, first_event) AS day,
-                        CASE
-                            WHEN r_type < 0.42 THEN 'page_view'
-                            WHEN r_type < 0.66 THEN 'product_view'
-                            WHEN r_type < 0.75 THEN 'search' WHEN r_type < 0.84 THEN 'add_to_cart'
-                            WHEN r_type < 0.90 THEN 'login'
-                            WHEN r_type < 0.95 THEN 'checkout_started'
-                            WHEN r_type < 0.98 THEN 'order_placed' ELSE 'logout'
-                        END AS event_type,
-                        r_type < 0.75 AND r_anonymous < 0.35 AS anonymous,
-                        pg_temp.active_user(r_user, users, spread) AS user_id,
-                        1 + floor(users * r_user)::bigint AS visitor_slot,
-                        (ARRAY['desktop', 'desktop', 'mobile', 'mobile', 'mobile', 'tablet'])
-                            [1 + floor(r_device * 6)::integer] AS device,
-                        (ARRAY['/', '/', '/products', '/cart', '/account', '/search', '/deals',
-                            '/help', '/orders', '/wishlist'])[1 + floor(r_pick * 10)::integer]
-                            AS path,
-                        r_time, r_source, r_pick, r_product
-                    FROM
-                        (
-                            SELECT
-                                e,
-                                pg_temp.draw(e, :seed, 701) AS r_type,
-                                pg_temp.draw(e, :seed, 702) AS r_anonymous,
-                                pg_temp.draw(e, :seed, 703) AS r_user,
-                                pg_temp.draw(e, :seed, 704) AS r_time,
-                                pg_temp.draw(e, :seed, 705) AS r_source,
-                                pg_temp.draw(e, :seed, 706) AS r_pick,
-                                pg_temp.draw(e, :seed, 707) AS r_product,
-                                pg_temp.draw(e, :seed, 708) AS r_device
-                            FROM generate_series(1, pg_temp.event_count(:scale)) AS e
-                            OFFSET 0
-                        ) AS drawn,
-                        size
-                    OFFSET 0
-                ) AS seen,
-                size
-            OFFSET 0
-        ) AS located,
-        size
-    OFFSET 0
-) AS viewed;
+FROM
+    (
+        SELECT
+            seen.*,
+            width_bucket(CASE WHEN anonymous THEN visitor_slot ELSE user_id END, first_user)
+                AS tenant_id,
+            1000 * (e - first_event[day] + r_time) / (first_event[day + 1] - first_event[day])
+                AS share
+        FROM
+            (
+                SELECT
+                    e,
+                    width_bucket(e::bigint, first_event) AS day,
+                    CASE
+                        WHEN r_type < 0.42 THEN 1 WHEN r_type < 0.66 THEN 2
+                        WHEN r_type < 0.75 THEN 3 WHEN r_type < 0.84 THEN 4
+                        WHEN r_type < 0.90 THEN 5 WHEN r_type < 0.95 THEN 6
+                        WHEN r_type < 0.98 THEN 7 ELSE 8
+                    END AS kind,
+                    r_type < 0.75 AND r_anonymous < 0.35 AS anonymous,
+                    pg_temp.active_user(r_user, users, spread) AS user_id,
+                    1 + floor(users * r_user)::bigint AS visitor_slot,
+                    (ARRAY['desktop', 'desktop', 'mobile', 'mobile', 'mobile', 'tablet'])
+                        [1 + floor(r_device * 6)::integer] AS device,
+                    r_time, r_source, r_pick, r_product
+                FROM
+                    (
+                        SELECT
+                            e,
+                            pg_temp.draw(e, :seed, 701) AS r_type,
+                            pg_temp.draw(e, :seed, 702) AS r_anonymous,
+                            pg_temp.draw(e, :seed, 703) AS r_user,
+                            pg_temp.draw(e, :seed, 704) AS r_time,
+                            pg_temp.draw(e, :seed, 705) AS r_source,
+                            pg_temp.draw(e, :seed, 706) AS r_pick,
+                            pg_temp.draw(e, :seed, 707) AS r_product,
+                            pg_temp.draw(e, :seed, 708) AS r_device
+                        FROM generate_series(1, pg_temp.event_count(:scale)) AS e
+                        OFFSET 0
+                    ) AS drawn,
+                    size
+                OFFSET 0
+            ) AS seen,
+            size
+        OFFSET 0
+    ) AS located,
+    size;
