@@ -846,6 +846,11 @@ class FakeAnthropic:
         with self._lock:
             self._turns.extend(turns)
 
+    def clear_script(self) -> None:
+        """Drop the turns not used yet (so a failed test's leftovers never reach the next)."""
+        with self._lock:
+            self._turns.clear()
+
     def start(self) -> None:
         """Listen on 127.0.0.1 and serve from a daemon thread."""
         if self._server is not None:

@@ -364,6 +364,8 @@ class AnswerActions:
         import ipywidgets as widgets
 
         button = widgets.Button(description=label)
+        # Stable classes for browser tests and custom CSS: nx-answer-run, nx-answer-insert, ...
+        button.add_class("nx-answer-" + label.lower().replace(" ", "-").strip("…."))
 
         def clicked(_: object) -> None:
             try:
@@ -380,6 +382,8 @@ class AnswerActions:
         apply = widgets.Button(description="Apply…", button_style="warning")
         confirm = widgets.Button(description="Confirm apply", button_style="danger")
         cancel = widgets.Button(description="Cancel")
+        for button, name in ((apply, "apply"), (confirm, "confirm-apply"), (cancel, "cancel")):
+            button.add_class(f"nx-answer-{name}")
         confirm.layout.display = cancel.layout.display = "none"
 
         def ask(_: object) -> None:

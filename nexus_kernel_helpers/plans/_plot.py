@@ -20,6 +20,8 @@ _LEFT = 70
 _RIGHT = 16
 _TOP = 8
 _AXIS = 26
+# Muted text in the theme's secondary colour: CSS variables work in style, not in attributes.
+_MUTED = 'style="fill:var(--jp-ui-font-color2,#666)"'
 _COLOURS = ("#7f8c9a", "#1f77b4", "#d62728", "#2ca02c")
 _LOG_RATIO = 20.0
 
@@ -33,7 +35,9 @@ def distribution_svg(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="nexus-distribution" width="{width}"'
         f' height="{height}" viewBox="0 0 {width} {height}" role="img"'
-        ' style="font-family:var(--jp-ui-font-family,sans-serif);font-size:11px">',
+        ' style="font-family:var(--jp-ui-font-family,sans-serif);font-size:11px;'
+        # Text follows JupyterLab's theme (readable in dark mode); marks keep their colours.
+        'fill:var(--jp-ui-font-color1,#222)">',
         f"<title>{escape(_title(samples, unit))}</title>",
     ]
     scale = _Scale(values, _LEFT, width - _RIGHT)
@@ -58,7 +62,7 @@ def distribution_svg(
         )
     log_note = " (log scale)" if scale.log else ""
     parts.append(
-        f'<text x="{width - _RIGHT}" y="{axis_y + 25}" text-anchor="end" fill="#666">'
+        f'<text x="{width - _RIGHT}" y="{axis_y + 25}" text-anchor="end" {_MUTED}>'
         f"{escape(unit + log_note)}</text>"
     )
     parts.append("</svg>")
@@ -67,7 +71,7 @@ def distribution_svg(
 
 def _row(sample: Sequence[float], scale: _Scale, middle: float, colour: str) -> list[str]:
     if not sample:
-        return [f'<text x="{_LEFT + 4}" y="{middle + 4:.1f}" fill="#666">no runs</text>']
+        return [f'<text x="{_LEFT + 4}" y="{middle + 4:.1f}" {_MUTED}>no runs</text>']
     summary = summarize(sample)
     half = _ROW_HEIGHT * 0.3
     q1, q3, med = scale(summary.q1), scale(summary.q3), scale(summary.median)

@@ -424,6 +424,8 @@ def test_answer_buttons_are_plain_methods(
     assert "Try in what-if" in labels
     assert "Apply…" in labels
     assert labels.count("Insert") == 2
+    classes = {c for row in widget.children[:-1] for b in walk(row) for c in b._dom_classes}
+    assert {"nx-answer-run", "nx-answer-insert", "nx-answer-apply"} <= classes
 
 
 def index_names(db: nx.Database) -> list[str]:

@@ -70,8 +70,7 @@ def fake_api(fake_anthropic: FakeAnthropic) -> Iterator[FakeAnthropic]:
     """The session's fake API, with no turns left over from this test for the next one."""
     yield fake_anthropic
     # A test that failed before its scripted turn was asked would hand it to the next test.
-    with fake_anthropic._lock:
-        fake_anthropic._turns.clear()
+    fake_anthropic.clear_script()
 
 
 @pytest.fixture(scope="package")
