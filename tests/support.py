@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class HtmlTagsAndText(HTMLParser):
+    """Every start tag and every piece of text of an HTML document, in order."""
+
+    def __init__(self, document: str = "") -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        if document:
+            self.feed(document)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import nexus_kernel_helpers as nx
 from nexus_kernel_helpers.datasets import LoadReport, load_csv, load_dump, load_sql
 from nexus_kernel_helpers.errors import ConfigurationError, DatabaseError, LoadError
 from nexus_kernel_helpers.postgres._embedded import binaries_dir
+from tests.support import HtmlTagsAndText
 
 # Column-0 lines that look like statements the loader skips, in COPY data and in a function
 # body: both must arrive unchanged.
@@ -413,19 +413,6 @@ def test_empty_sql_file_loads_nothing(embedded_db: nx.Database, tmp_path: Path) 
 # -- display ---------------------------------------------------------------------------------
 
 
-class _Cells(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def test_report_display_is_escaped() -> None:
     report = LoadReport(
         Path("/data/<evil>.sql"),
@@ -434,7 +421,7 @@ def test_report_display_is_escaped() -> None:
         tables=("public.<b>x</b>", *(f"public.t{i}" for i in range(12))),
         skipped=2,
     )
-    parser = _Cells()
+    parser = HtmlTagsAndText()
     parser.feed(report._repr_html_())
 
     assert "b" not in parser.tags

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Sequence
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from nexus_kernel_helpers.plans._advise import (
     advise,
     advise_plan,
 )
+from tests.support import HtmlTagsAndText
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHAPES = {s["name"]: s for s in json.loads((FIXTURES / "shapes.json").read_text())["shapes"]}
@@ -460,26 +460,13 @@ def test_verify_false_measures_nothing_and_says_so(shop: nx.Database) -> None:
     assert "CREATE INDEX nx_payments_order_id_idx ON public.payments (order_id)" in markdown
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def test_display_is_escaped_and_shows_the_plan_collapsed(shop: nx.Database) -> None:
     advice = advise(
         shop, "select id from orders where note = '<script>alert(1)</script>'", max_candidates=1
     )
     bundle = advice._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/html"}
-    parser = _Tags()
+    parser = HtmlTagsAndText()
     parser.feed(bundle["text/html"])
     assert "script" not in parser.tags
     assert "details" in parser.tags

@@ -14,7 +14,6 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from html.parser import HTMLParser
 
 import pytest
 
@@ -29,6 +28,7 @@ from nexus_kernel_helpers.plans._compare import (
 )
 from nexus_kernel_helpers.plans._plot import distribution_svg
 from nexus_kernel_helpers.plans._stats import FASTER, NO_DIFFERENCE, SLOWER
+from tests.support import HtmlTagsAndText
 
 SCHEMA = """
 create schema compare_tests;
@@ -406,19 +406,6 @@ def test_parallel_workers_are_counted(db: nx.Database) -> None:
     assert all(planned == 2 for _, planned in result.before.workers)
 
 
-class _Collector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def test_reports_escape_and_carry_everything(db: nx.Database) -> None:
     sql = 'select id as "<b>bold</b>" from compare_tests.small where grp = 5 /* <script> */'
     result = compare(db, sql, setup="create index on compare_tests.small (grp)", runs=3, warmup=0)
@@ -426,7 +413,7 @@ def test_reports_escape_and_carry_everything(db: nx.Database) -> None:
     html = bundle["text/html"]
     assert "<script>" not in html
     assert "<b>bold</b>" not in html
-    parsed = _Collector()
+    parsed = HtmlTagsAndText()
     parsed.feed(html)
     assert "svg" in parsed.tags
     assert "script" not in parsed.tags
@@ -453,6 +440,6 @@ def test_distribution_plot_is_valid_escaped_svg() -> None:
     assert "&lt;b&gt;" in svg
     assert "log scale" in svg  # 0.01 to 3 ms: more than 20 times apart
     assert "no runs" in svg
-    parsed = _Collector()
+    parsed = HtmlTagsAndText()
     parsed.feed(svg)
     assert parsed.tags.count("circle") == 5
