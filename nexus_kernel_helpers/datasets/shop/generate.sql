@@ -1,8 +1,9 @@
 -- shop: rows generated on the server, parameterized only by :scale (0.001 to 10) and :seed.
 --
 -- The loader runs these statements in several sessions at once (see _generate.py): a
--- statement waits only for the earlier ones whose tables it reads. The rows are byte-identical
--- on PostgreSQL 15 and later, whichever session runs what, because:
+-- statement waits only for the earlier ones that write the tables it reads (payments and users
+-- read orders; orders and order_items read products). The rows are byte-identical on
+-- PostgreSQL 15 and later, whichever session runs what, because:
 -- * every random choice is a draw, pg_temp.draw(row, :seed, stream): a seeded hash of the
 --   row's number (hashint8extended, which hash partitioning relies on, so it gives the same
 --   bits on every platform and release). No random(), no setseed(): a value depends on its
@@ -12,9 +13,10 @@
 --   zones (timestamps are epoch seconds through to_timestamp, intervals are whole seconds),
 --   lower()/upper() (locale dependent: translate() instead), collations or hash order;
 -- * ids are set here, not drawn from sequences (constraints.sql moves the sequences past
---   them); order_items and payments are numbered by row_number() over a stream in a fixed
---   order: a generate_series, or a sequential scan of orders with synchronize_seqscans off (a
---   scan that joins another session's scan of the same table starts in the middle).
+--   them); order_items are numbered by a running count over the orders, payments by
+--   row_number() over a sequential scan of orders, whose order is fixed with
+--   synchronize_seqscans off (a scan that joins another session's scan of the same table
+--   starts in the middle).
 --
 -- Shape. Ids follow time: orders and events are numbered in the order they happened, on days
 -- weighted for growth, the holiday season, Black Friday and weekends. Each tenant owns one
