@@ -9,7 +9,9 @@ import psycopg
 import pytest
 
 import nexus_kernel_helpers as nx
-from nexus_kernel_helpers.datasets._templates import MARKER
+from nexus_kernel_helpers.datasets._templates import MARKER, read_holding, working_copy_comment
+
+from ..support import revealed_url
 
 CHECKSUM = "select md5(string_agg(o::text, ',' order by o.id)) from orders o"
 
@@ -113,3 +115,57 @@ def test_a_foreign_database_with_our_name_is_never_dropped(embedded_db: nx.Datab
     finally:
         embedded_db.use_database(embedded_db.home_database)
         embedded_db.query("drop database if exists nexus_shop")
+
+
+@pytest.mark.parametrize("scale", [0.05, 1, 0.0001, 2.5, 0.1 + 0.2])
+def test_comments_record_exactly_what_a_database_holds(scale: float) -> None:
+    comment = working_copy_comment("nexus_tpl_x", "shop", scale, -3)
+    assert comment.startswith(f"{MARKER}: working copy of nexus_tpl_x (dataset shop scale ")
+    assert read_holding(comment) == ("shop", scale, -3)
+    assert read_holding(f"{MARKER}: working copy of nexus_tpl_x") is None
+
+
+def test_a_url_naming_a_working_copy_adopts_it_and_resets_it_in_place(
+    shop: nx.Database,
+) -> None:
+    assert shop.dataset is not None
+    template = shop.dataset.template
+    shop.use_database(shop.dataset.home)
+    shop.query(f"create database adopt_me template {template}")
+    # A comment as earlier versions wrote it: the template's name alone.
+    shop.query(f"comment on database adopt_me is '{MARKER}: working copy of {template}'")
+    shop.use_database(shop.dataset.clone)
+    url = revealed_url(shop).replace("/nexus_shop?", "/adopt_me?")
+    try:
+        with pytest.raises(nx.ConfigurationError) as raised:
+            nx.start_database("url", url=url, make_current=False, dataset="shop", scale=0.002)
+        assert str(raised.value) == (
+            f"the database 'adopt_me' holds a copy of {template}, not shop scale 0.002 seed 42;"
+            " connect to a database made for shop scale 0.002 seed 42"
+        )
+        before = shop.query("select count(*) from pg_database").scalar()
+        db = nx.start_database(
+            "url", url=url, make_current=False, dataset="shop", scale=0.002, seed=7
+        )
+        try:
+            assert db.dataset is not None
+            assert (db.dataset.adopted, db.dataset.clone, db.dataset.template) == (
+                True,
+                "adopt_me",
+                template,
+            )
+            assert shop.query("select count(*) from pg_database").scalar() == before
+            db.query("create table scratch (x int)")
+            db.reset()  # a superuser may: it owns the copy and the template
+            assert db.database_name == "adopt_me"
+            assert db.query("select to_regclass('scratch')").scalar() is None
+            assert db.query(CHECKSUM).scalar() == shop.query(CHECKSUM).scalar()
+            comment = db.query(
+                "select shobj_description(oid, 'pg_database') from pg_database"
+                " where datname = current_database()"
+            ).scalar()
+            assert read_holding(comment) == ("shop", 0.002, 7)
+        finally:
+            db.stop()
+    finally:
+        shop.query("drop database if exists adopt_me")
