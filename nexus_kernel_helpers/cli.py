@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     classroom.add_argument("--reset", nargs="+", metavar="NAME", help="re-clone these learners")
     classroom.add_argument("--drop", action="store_true", help="remove every learner database")
+    classroom.add_argument(
+        "--no-learner-reset",
+        action="store_true",
+        help="learners get no CREATEDB; they ask you for a fresh copy instead of resetting",
+    )
 
     commands.add_parser("doctor", help="check what this machine offers the workbook")
     bench = commands.add_parser("bench", help="measure start-up speed against bare PostgreSQL")
@@ -208,6 +213,7 @@ def _class_databases(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         scale=args.scale,
         seed=args.seed,
+        learner_reset=not args.no_learner_reset,
     )
     if args.drop:
         lines = drop_class(plan)

@@ -234,6 +234,9 @@ _WHAT_IF_ALLOWED = (
     ast.CommentStmt,
     ast.VariableSetStmt,
     ast.ReindexStmt,
+    # Row-level security experiments: policies are catalog rows, undone by the rollback.
+    ast.CreatePolicyStmt,
+    ast.AlterPolicyStmt,
     *_DML,
 )
 

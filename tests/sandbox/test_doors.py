@@ -86,6 +86,22 @@ def test_what_if_settings_and_dml_are_undone(db: nx.Database) -> None:
     assert fingerprint(db) == before
 
 
+def test_what_if_row_level_security_is_undone(db: nx.Database) -> None:
+    before = fingerprint(db)
+    policies = "SELECT count(*) FROM pg_policies WHERE tablename = 'ledger'"
+    with sandbox.what_if(
+        db,
+        [
+            "ALTER TABLE victims.ledger ENABLE ROW LEVEL SECURITY",
+            "CREATE POLICY small ON victims.ledger USING (amount < 10)",
+            "ALTER POLICY small ON victims.ledger USING (amount < 5)",
+        ],
+    ) as trial:
+        assert trial.query(policies).scalar() == 1
+    assert db.query(policies).scalar() == 0
+    assert fingerprint(db) == before
+
+
 @pytest.mark.parametrize(
     ("setup", "kind"),
     [
