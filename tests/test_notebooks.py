@@ -99,14 +99,25 @@ def texts(run: NotebookRun) -> str:
     return "\n".join(text for _, text in outputs(run))
 
 
+REPLAYED = "replayed from a transcript, tools re-run live"
+
+
+def check_replayed_answer(shown: str) -> None:
+    """The notebook's Nexus question was answered from its transcript, its tools re-run here."""
+    assert REPLAYED in shown
+    assert "offline (no model was asked)" not in shown
+
+
 def check_quickstart(run: NotebookRun) -> None:
     shown = texts(run)
+    check_replayed_answer(shown)
     assert "PostgreSQL 18" in shown
     assert "Comparison: FASTER" in shown
 
 
 def check_schema_design(run: NotebookRun) -> None:
     shown = texts(run)
+    check_replayed_answer(shown)
     assert 'violates foreign key constraint "tasks_tenant_id_project_id_fkey"' in shown
     assert "'tasks table after the rollback': None" in shown
     assert "'models and database agree'" in shown
@@ -137,6 +148,7 @@ def check_n_plus_one(run: NotebookRun) -> None:
 
 def check_security_review(run: NotebookRun) -> None:
     shown = texts(run)
+    check_replayed_answer(shown)
     assert "@example" in shown  # the UNION leak really leaked
     assert "2 statements refused" in shown
     assert "'tenant 1 sees': [(1, " in shown
@@ -152,7 +164,10 @@ def check_bring_your_own(run: NotebookRun) -> None:
     assert "## Measured fix" in shown
     match = re.search(r"Written to `([^`]+)`", shown)
     assert match is not None
-    assert Path(match[1]).read_text().startswith("# Query tuning report")
+    report = Path(match[1]).read_text()
+    assert report.startswith("# Query tuning report")
+    assert "## Nexus" in report
+    assert REPLAYED in report
 
 
 CHECKS: dict[str, Callable[[NotebookRun], None]] = {
