@@ -3,8 +3,14 @@
 A dataset is a folder next to this module holding three SQL files, split into statements:
 
     schema.sql        CREATE TABLE statements
-    generate.sql      INSERT ... SELECT over generate_series, bound to :scale and :seed
+    generate.sql      INSERT ... SELECT over generate_series, bound to :scale and :seed, and
+                      COPY ... FROM STDIN statements fed by the dataset's rows.py
     constraints.sql   VACUUM (FREEZE, ANALYZE), primary and foreign keys, starter indexes
+
+A `COPY <table> ... FROM STDIN` statement is fed by FEEDS[<table>] of the dataset's rows module,
+which yields COPY data and names the tables it reads. With FREEZE, the table is truncated in the
+same transaction first, as PostgreSQL requires (it is empty: the schema just made it); the rows
+then arrive frozen and all-visible, with nothing left for VACUUM to do.
 
 The schema runs on the caller's connection, in its transaction, which is then committed. The
 other statements run in several sessions at once (two to four, by the CPUs here), each in its
@@ -21,6 +27,7 @@ PostgreSQL from 15 on (see the top of shop/generate.sql for how).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -39,6 +46,7 @@ from psycopg import sql
 
 from ..errors import ConfigurationError, DatabaseError
 from ..postgres._placeholders import bind_named
+from ._feeds import Feed, FeedContext
 
 __all__ = [
     "DATASET_DIR",
@@ -122,7 +130,7 @@ def dataset_steps(name: str) -> list[Step]:
         raise ConfigurationError(
             f"no dataset named {name!r}", fix=f"choose one of: {', '.join(known)}"
         )
-    analysis = _Analysis()
+    analysis = _Analysis(_dataset_feeds(name))
     return [
         step for file in STAGES for step in _file_steps(name, DATASET_DIR / name / file, analysis)
     ]
@@ -262,9 +270,45 @@ def _sessions(connection: psycopg.Connection[Any], count: int) -> Iterator[list[
 
 
 def _run_task(session: psycopg.Connection[Any], step: Step, params: dict[str, object]) -> int:
+    if _COPY_FROM_STDIN.match(step.sql):
+        return _copy_in(session, step, params)
     with session.cursor() as cursor:
         _execute(cursor, step, params)
         return cursor.rowcount
+
+
+_COPY_FROM_STDIN = re.compile(r"COPY\s.*\sFROM\s+STDIN\b", re.IGNORECASE | re.DOTALL)
+
+
+def _copy_in(session: psycopg.Connection[Any], step: Step, params: dict[str, object]) -> int:
+    """Feed a COPY ... FROM STDIN from the dataset's rows module; return the rows copied."""
+    (table,) = step.writes
+    feed = _dataset_feeds(step.dataset)[table]
+    scale, seed = params["scale"], params["seed"]
+    if not (isinstance(scale, Decimal) and isinstance(seed, int)):
+        raise TypeError(f"scale and seed must be a Decimal and an int, not {scale!r}, {seed!r}")
+
+    def query(text: str) -> list[tuple[Any, ...]]:
+        return session.execute(text.encode()).fetchall()
+
+    try:
+        with session.transaction(), session.cursor() as cursor:
+            if re.search(r"\bFREEZE\b", step.sql, re.IGNORECASE):
+                cursor.execute(sql.SQL("TRUNCATE ONLY {}").format(sql.Identifier(table)))
+            chunks = feed.rows(FeedContext(scale, seed, query))
+            # The first chunk comes after the feed's own queries, which must run before COPY.
+            first = next(chunks)
+            with cursor.copy(step.sql) as copy:
+                copy.write(first)
+                for chunk in chunks:
+                    copy.write(chunk)
+            return cursor.rowcount
+    except psycopg.Error as error:
+        raise DatabaseError(
+            f"generating {step.dataset!r} failed at {step.file} line {step.line}"
+            f" ({step.description}): {_first_line(error)}",
+            fix="see the server's log (disk space, a clash)",
+        ) from error
 
 
 def _dependencies(tasks: list[Step]) -> list[frozenset[int]]:
@@ -321,10 +365,20 @@ def _drop_tables(connection: psycopg.Connection[Any], tables: list[str]) -> None
 
 
 class _Analysis:
-    """What the statements read so far declared: which table each foreign key points to."""
+    """The dataset's feeds, and which table each foreign key declared so far points to."""
 
-    def __init__(self) -> None:
+    def __init__(self, feeds: dict[str, Feed]) -> None:
+        self.feeds = feeds
         self.foreign_keys: dict[str, tuple[str, str]] = {}
+
+
+def _dataset_feeds(name: str) -> dict[str, Feed]:
+    """FEEDS of the dataset's rows module, if it has one."""
+    if not (DATASET_DIR / name / "rows.py").is_file():
+        return {}
+    module = importlib.import_module(f"{__package__}.{name}.rows")
+    feeds: dict[str, Feed] = module.FEEDS
+    return feeds
 
 
 def _file_steps(dataset: str, path: Path, analysis: _Analysis) -> list[Step]:
@@ -392,6 +446,12 @@ def _touches(  # noqa: PLR0911 - one answer per statement kind
     if isinstance(node, ast.InsertStmt):
         writes = {_name(node.relation)} | set(_inserted_tables(node))
         return _mentioned(node) - writes, writes, "task"
+    if isinstance(node, ast.CopyStmt) and node.is_from and not node.filename:
+        table = _name(node.relation)
+        feed = analysis.feeds.get(table)
+        if feed is None:
+            return set(), set(), "barrier"
+        return set(feed.reads), {table}, "task"
     if isinstance(node, ast.CreateStmt | ast.IndexStmt):
         return set(), {_name(node.relation)}, "task"
     if isinstance(node, ast.VacuumStmt) and node.rels:
@@ -444,6 +504,8 @@ def _describe(node: ast.Node | None, analysis: _Analysis) -> str:  # noqa: PLR09
         return f"table {_name(node.relation)}"
     if isinstance(node, ast.InsertStmt):
         return "rows: " + ", ".join([*_inserted_tables(node), _name(node.relation)])
+    if isinstance(node, ast.CopyStmt):
+        return f"rows: {_name(node.relation)}"
     if isinstance(node, ast.AlterTableStmt):
         return _describe_alter(node, analysis)
     if isinstance(node, ast.IndexStmt):

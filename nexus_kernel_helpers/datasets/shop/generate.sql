@@ -1,22 +1,21 @@
--- shop: rows generated on the server, parameterized only by :scale (0.001 to 10) and :seed.
+-- shop: the rows, parameterized only by :scale (0.001 to 10) and :seed. The small tables
+-- (tenants, products, users) are computed here on the server; the four big ones come from
+-- rows.py in the loader through COPY ... FROM STDIN (see its top).
 --
 -- The loader runs these statements in several sessions at once (see _generate.py): a
--- statement waits only for the earlier ones that write the tables it reads (payments and users
--- read orders; orders and order_items read products). The rows are byte-identical on
--- PostgreSQL 15 and later, whichever session runs what, because:
--- * every random choice is a draw, pg_temp.draw(row, :seed, stream): a seeded hash of the
---   row's number (hashint8extended, which hash partitioning relies on, so it gives the same
---   bits on every platform and release). No random(), no setseed(): a value depends on its
---   row and stream only, never on what ran before it or in which session;
+-- statement waits only for the earlier ones that write the tables it reads (users reads
+-- orders; the COPY feeds read the product prices). The rows are byte-identical on PostgreSQL
+-- 15 and later, whichever session runs what, because:
+-- * every random choice is a draw, pg_temp.draw(row, :seed, stream) here and draw() in
+--   rows.py: a seeded hash of the row's number (here hashint8extended, which hash partitioning
+--   relies on, so it gives the same bits on every platform and release). No random(), no
+--   setseed(): a value depends on its row and stream only, never on what ran before it;
 -- * values come from integers, float multiplication and division, floor() and width_bucket()
 --   (IEEE exact, the same on every build), never exp/ln/power (libm differs), now(), time
---   zones (timestamps are epoch seconds through to_timestamp, intervals are whole seconds),
---   lower()/upper() (locale dependent: translate() instead), collations or hash order;
+--   zones (timestamps are epoch seconds through to_timestamp), lower()/upper() (locale
+--   dependent: translate() instead), collations or hash order;
 -- * ids are set here, not drawn from sequences (constraints.sql moves the sequences past
---   them); order_items are numbered by a running count over the orders, payments by
---   row_number() over a sequential scan of orders, whose order is fixed with
---   synchronize_seqscans off (a scan that joins another session's scan of the same table
---   starts in the middle).
+--   them), and each table is filled by one statement, so its rows lie in id order.
 --
 -- Shape. Ids follow time: orders and events are numbered in the order they happened, on days
 -- weighted for growth, the holiday season, Black Friday and weekends. Each tenant owns one
@@ -36,19 +35,19 @@
 
 -- Every session of the load --------------------------------------------------------------------
 -- JIT compiles for longer than it saves here; 256MB keeps the users' activity in memory; the
--- loader runs statements in parallel itself; scans start at the first page (see above); and
--- VACUUM marks a page all-visible only once the commit of its rows is flushed, which an
--- asynchronous commit (the embedded server's default) may not be yet.
+-- loader runs statements in parallel itself; and VACUUM marks a page all-visible only once the
+-- commit of its rows is flushed, which an asynchronous commit (the embedded server's default)
+-- may not be yet.
 
 SET jit = off;
 SET work_mem = '256MB';
 SET max_parallel_workers_per_gather = 0;
-SET synchronize_seqscans = off;
 SET synchronous_commit = on;
 
 -- The vocabulary of the statements below: temporary functions, gone with the session. The
 -- planner inlines the one-expression ones and folds calls on constants (the sizes, the
--- tenants' ranges, the calendar) into constants, so none is called per row.
+-- tenants' ranges) into constants, so none is called per row. rows.py computes the same sizes
+-- and ranges.
 
 -- A uniform draw in [0, 1): 53 bits of a hash of the row number, seeded by :seed and the
 -- stream (a number per column of a table, so that columns are independent).
@@ -63,11 +62,6 @@ CREATE FUNCTION pg_temp.user_count(scale numeric) RETURNS integer
     LANGUAGE sql IMMUTABLE RETURN greatest(100, round(100000 * scale))::integer;
 CREATE FUNCTION pg_temp.product_count(scale numeric) RETURNS integer
     LANGUAGE sql IMMUTABLE RETURN greatest(20, round(20000 * scale))::integer;
-CREATE FUNCTION pg_temp.order_count(scale numeric) RETURNS integer
-    LANGUAGE sql IMMUTABLE RETURN round(1000000 * scale)::integer;
-CREATE FUNCTION pg_temp.event_count(scale numeric) RETURNS integer
-    LANGUAGE sql IMMUTABLE RETURN round(2000000 * scale)::integer;
-
 -- The first id of each tenant's range of `total` (users or products), then total + 1: tenant
 -- t owns starts[t] to starts[t + 1] - 1.
 CREATE FUNCTION pg_temp.tenant_starts(total integer, tenants integer) RETURNS bigint[]
@@ -90,132 +84,6 @@ CREATE FUNCTION pg_temp.tenant_currency(tenant bigint) RETURNS text
 CREATE FUNCTION pg_temp.tenant_region(tenant bigint) RETURNS text
     LANGUAGE sql IMMUTABLE
     RETURN (ARRAY['us', 'eu', 'us', 'uk', 'eu', 'ca', 'us', 'apac'])[1 + (tenant - 1) % 8];
-
--- The golden-ratio stride that spreads activity ranks over the users (see the top).
-CREATE FUNCTION pg_temp.spread(users integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE
-    AS $$
-        SELECT m FROM generate_series(floor(users * 0.6180339887)::integer,
-            floor(users * 0.6180339887)::integer + 100) AS m
-        WHERE gcd(m, users) = 1 ORDER BY m LIMIT 1
-    $$;
-
--- The user behind an order or event drawn as r: by activity rank (see the top).
-CREATE FUNCTION pg_temp.active_user(r float8, users integer, spread integer) RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    RETURN floor(users * r / (33 - 32 * r))::bigint * spread % users + 1;
-
--- A product of `tenant` drawn as r: popular ones (the lowest numbers in the tenant's range)
--- come up most, as the cube of a uniform draw.
-CREATE FUNCTION pg_temp.popular_product(first_product bigint[], tenant integer, r float8)
-    RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    RETURN first_product[tenant] + floor((first_product[tenant + 1] - first_product[tenant])
-        * r * r * r)::bigint;
-
--- The first id of each day's `total` rows from day first_day to last_day (day 0 is
--- 2024-01-01), then total + 1. Two years of growth, a holiday season, Black Friday and Cyber
--- Monday, a quiet January, busier weekends.
-CREATE FUNCTION pg_temp.day_starts(total integer, first_day integer, last_day integer)
-    RETURNS bigint[]
-    LANGUAGE sql IMMUTABLE
-    AS $$
-        SELECT array_agg(total::bigint * (cum - w) / whole + 1 ORDER BY d) || (total + 1)::bigint
-        FROM (
-            SELECT d, w, sum(w) OVER (ORDER BY d) AS cum, sum(w) OVER () AS whole
-            FROM generate_series(first_day, last_day) AS d, LATERAL (
-                SELECT (1000 + 2 * d) * CASE
-                    WHEN day IN ('2024-11-29', '2024-12-02', '2025-11-28', '2025-12-01') THEN 35
-                    WHEN (month = 11 AND dom >= 20) OR (month = 12 AND dom <= 24) THEN 18
-                    WHEN month = 1 THEN 8
-                    WHEN isodow >= 6 THEN 12
-                    ELSE 10
-                END AS w
-                FROM (
-                    SELECT
-                        date '2024-01-01' + d AS day,
-                        extract(month FROM date '2024-01-01' + d) AS month,
-                        extract(day FROM date '2024-01-01' + d) AS dom,
-                        extract(isodow FROM date '2024-01-01' + d) AS isodow
-                ) AS parts
-            ) AS weight
-        ) AS days
-    $$;
-
--- Seconds into its day of a row whose day is `share` (0 to 1000) per mille done: a day's rows
--- are spread over its hours, busier in the evening. Hour h holds the per mille from
--- hour_starts[h] to hour_starts[h] + hour_widths[h]; inside it, time runs linearly. The two
--- arrays folded here give, for each whole per mille, the line's offset and slope, so a row
--- costs two look-ups.
-CREATE FUNCTION pg_temp.day_clock() RETURNS float8[]
-    LANGUAGE sql IMMUTABLE
-    AS $$
-        SELECT array_agg(CASE WHEN slope THEN 3600 / width
-            ELSE 3600 * (hour - 1) - 3600 * hour_starts[hour] / width END ORDER BY slope, permille)
-        FROM
-            (SELECT ARRAY[0, 15, 25, 32, 37, 42, 50, 65, 90, 125, 170, 220, 275, 335, 395, 450,
-                505, 560, 615, 675, 745, 825, 905, 965]::float8[] AS hour_starts,
-                ARRAY[15, 10, 7, 5, 5, 8, 15, 25, 35, 45, 50, 55, 60, 60, 55, 55, 55, 55, 60, 70,
-                80, 80, 60, 35]::float8[] AS hour_widths) AS hours,
-            generate_series(0, 999) AS permille,
-            LATERAL (SELECT width_bucket(permille::float8, hour_starts) AS hour) AS bucket,
-            LATERAL (SELECT hour_widths[hour] AS width) AS span,
-            (VALUES (false), (true)) AS part (slope)
-    $$;
-CREATE FUNCTION pg_temp.second_of_day(share float8, clock float8[]) RETURNS integer
-    LANGUAGE sql IMMUTABLE
-    RETURN least(86399, floor(clock[1 + floor(share)::integer]
-        + share * clock[1001 + floor(share)::integer]))::integer;
-
--- How many lines an order has (1 to 10, about 3 on average), from its draw r.
-CREATE FUNCTION pg_temp.line_count(r float8) RETURNS integer
-    LANGUAGE sql IMMUTABLE
-    RETURN CASE
-        WHEN r < 0.32 THEN 1 WHEN r < 0.56 THEN 2 WHEN r < 0.71 THEN 3 WHEN r < 0.81 THEN 4
-        WHEN r < 0.88 THEN 5 ELSE least(10, 6 + floor((r - 0.88) * 41.67)::integer)
-    END;
-
--- An order line is one hash of (order, line); its bits choose the product (the low 21), the
--- quantity and the discount. orders adds the lines up with the same functions that
--- order_items lists them with.
-CREATE FUNCTION pg_temp.line_hash(order_id bigint, line integer, seed bigint) RETURNS bigint
-    LANGUAGE sql IMMUTABLE RETURN hashint8extended(16 * order_id + line, hashint8extended(seed, 400));
-
--- Popular products (the lowest numbers in the tenant's range) sell most: the offset in the
--- range is its size times the cube of a 21-bit draw, computed exactly in integers.
-CREATE FUNCTION pg_temp.line_product(h bigint, first_product bigint, products bigint)
-    RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    RETURN first_product
-        + ((products * (((h & 2097151) * (h & 2097151) * (h & 2097151)) >> 42)) >> 21);
-
--- The quantity: 1 for 78 % of the lines, 2 for 14 %, 3 for 5 %, then up to 10 (bits 21 to 30,
--- 0 to 1023, compared with per-1024 thresholds).
-CREATE FUNCTION pg_temp.line_quantity(h bigint) RETURNS integer
-    LANGUAGE sql IMMUTABLE
-    RETURN CASE
-        WHEN ((h >> 21) & 1023) < 799 THEN 1
-        WHEN ((h >> 21) & 1023) < 942 THEN 2
-        WHEN ((h >> 21) & 1023) < 994 THEN 3
-        ELSE least(10, 4 + (((h >> 21) & 1023)::integer - 994) / 4)
-    END;
-
--- Most lines sell at the list price; 12 % at 10 % off, 5 % at 25 %, 1 % at half price (bits
--- 41 to 50).
-CREATE FUNCTION pg_temp.line_unit_cents(h bigint, price_cents integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE
-    RETURN price_cents * CASE
-        WHEN ((h >> 41) & 1023) < 840 THEN 100
-        WHEN ((h >> 41) & 1023) < 963 THEN 90
-        WHEN ((h >> 41) & 1023) < 1014 THEN 75
-        ELSE 50
-    END / 100;
-
-CREATE FUNCTION pg_temp.line_cents(h bigint, first_product bigint, products bigint,
-    price_cents integer[]) RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    RETURN pg_temp.line_quantity(h)::bigint * pg_temp.line_unit_cents(h,
-        price_cents[pg_temp.line_product(h, first_product, products)]);
 
 -- tenants -----------------------------------------------------------------------------------
 
@@ -435,283 +303,27 @@ FROM (
     OFFSET 0
 ) AS described;
 
--- orders ------------------------------------------------------------------------------------
--- Each order's total is the sum of its lines, added up here with the functions order_items
--- lists them with: no join, so orders and order_items load at the same time.
+-- orders, order_items, payments, events -----------------------------------------------------
+-- 97 % of the rows: computed by rows.py in the loader (see its top) and copied in binary,
+-- frozen as they arrive. They recompute what they need from one another (an order's total is
+-- the sum of its lines; a payment copies its order's), so all four load at once; only the
+-- product prices are read back from the table above.
 
-INSERT INTO orders (
+COPY orders (
     id, tenant_id, user_id, status, channel, currency, total_amount, discount_code, note,
     created_at, shipped_at, delivered_at
-)
-WITH size AS NOT MATERIALIZED (
-    SELECT
-        pg_temp.user_count(:scale) AS users,
-        pg_temp.spread(pg_temp.user_count(:scale)) AS spread,
-        pg_temp.tenant_starts(pg_temp.user_count(:scale), pg_temp.tenant_count(:scale))
-            AS first_user,
-        pg_temp.tenant_starts(pg_temp.product_count(:scale), pg_temp.tenant_count(:scale))
-            AS first_product,
-        pg_temp.day_starts(pg_temp.order_count(:scale), 0, 730) AS first_order,
-        pg_temp.day_clock() AS clock
-)
-SELECT
-    o,
-    tenant_id,
-    user_id,
-    status,
-    CASE WHEN r_channel < 0.58 THEN 'web' WHEN r_channel < 0.92 THEN 'mobile_app'
-         WHEN r_channel < 0.98 THEN 'marketplace' ELSE 'phone' END,
-    pg_temp.tenant_currency(tenant_id),
-    (pg_temp.line_cents(line_1, tenant_first, tenant_products, price_cents)
-        + CASE WHEN lines >= 2 THEN pg_temp.line_cents(line_2, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 3 THEN pg_temp.line_cents(line_3, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 4 THEN pg_temp.line_cents(line_4, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 5 THEN pg_temp.line_cents(line_5, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 6 THEN pg_temp.line_cents(line_6, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 7 THEN pg_temp.line_cents(line_7, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 8 THEN pg_temp.line_cents(line_8, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 9 THEN pg_temp.line_cents(line_9, tenant_first, tenant_products,
-            price_cents) ELSE 0 END
-        + CASE WHEN lines >= 10 THEN pg_temp.line_cents(line_10, tenant_first, tenant_products,
-            price_cents) ELSE 0 END)
-        * 0.01,
-    CASE WHEN r_discount < 0.12 THEN (ARRAY['WELCOME10', 'SPRING15', 'SUMMER20',
-        'BLACKFRIDAY', 'VIP20', 'FREESHIP'])[1 + floor(r_code * 6)::integer] END,
-    CASE WHEN r_note < 0.04 THEN (ARRAY['Leave at the front door', 'Please gift wrap',
-        'Call on arrival', 'Deliver after 5pm', 'No plastic packaging please',
-        'This is a gift: no invoice in the box'])[1 + floor(r_note_text * 6)::integer] END,
-    to_timestamp(created_s),
-    to_timestamp(shipped_s),
-    to_timestamp(delivered_s)
-FROM
-    (
-        SELECT
-            timed.*,
-            first_product[tenant_id] AS tenant_first,
-            first_product[tenant_id + 1] - first_product[tenant_id] AS tenant_products,
-            -- Shipped 2 to 72 hours after the order, delivered 1 to 7 days later, never after
-            -- the anchor.
-            CASE WHEN status IN ('shipped', 'delivered', 'refunded')
-                THEN least(created_s + 7200 + floor(252000 * r_ship)::integer, 1767225599)
-                END AS shipped_s,
-            CASE WHEN status IN ('delivered', 'refunded')
-                THEN least(least(created_s + 7200 + floor(252000 * r_ship)::integer, 1767225599)
-                    + 86400 + floor(518400 * r_deliver)::integer, 1767225599)
-                END AS delivered_s,
-            pg_temp.line_hash(o, 1, :seed) AS line_1,
-            pg_temp.line_hash(o, 2, :seed) AS line_2,
-            pg_temp.line_hash(o, 3, :seed) AS line_3,
-            pg_temp.line_hash(o, 4, :seed) AS line_4,
-            pg_temp.line_hash(o, 5, :seed) AS line_5,
-            pg_temp.line_hash(o, 6, :seed) AS line_6,
-            pg_temp.line_hash(o, 7, :seed) AS line_7,
-            pg_temp.line_hash(o, 8, :seed) AS line_8,
-            pg_temp.line_hash(o, 9, :seed) AS line_9,
-            CASE WHEN lines >= 10 THEN pg_temp.line_hash(o, 10, :seed) END AS line_10
-        FROM
-            (
-                SELECT
-                    located.*,
-                    CASE
-                        WHEN age = 0 THEN CASE
-                            WHEN r_status < 0.40 THEN 'pending' WHEN r_status < 0.85 THEN 'paid'
-                            WHEN r_status < 0.95 THEN 'shipped' ELSE 'cancelled' END
-                        WHEN age <= 2 THEN CASE
-                            WHEN r_status < 0.08 THEN 'pending' WHEN r_status < 0.38 THEN 'paid'
-                            WHEN r_status < 0.93 THEN 'shipped'
-                            WHEN r_status < 0.95 THEN 'delivered' ELSE 'cancelled' END
-                        WHEN age <= 9 THEN CASE
-                            WHEN r_status < 0.02 THEN 'paid' WHEN r_status < 0.37 THEN 'shipped'
-                            WHEN r_status < 0.94 THEN 'delivered'
-                            WHEN r_status < 0.99 THEN 'cancelled' ELSE 'refunded' END
-                        ELSE CASE
-                            WHEN r_status < 0.003 THEN 'pending'
-                            WHEN r_status < 0.05 THEN 'cancelled'
-                            WHEN r_status < 0.08 THEN 'refunded' ELSE 'delivered' END
-                    END AS status,
-                    -- A day's orders are spread over its hours, in id order.
-                    1704067200 + 86400 * (day - 1) + pg_temp.second_of_day(share, clock)
-                        AS created_s
-                FROM (
-                    SELECT
-                        placed.*,
-                        width_bucket(user_id, first_user) AS tenant_id,
-                        731 - day AS age,
-                        1000 * (o - first_order[day] + r_time)
-                            / (first_order[day + 1] - first_order[day]) AS share
-                    FROM
-                        (
-                            SELECT
-                                drawn.*,
-                                width_bucket(o::bigint, first_order) AS day,
-                                pg_temp.active_user(r_user, users, spread) AS user_id,
-                                pg_temp.line_count(r_lines) AS lines
-                            FROM
-                                (
-                                    SELECT
-                                        o,
-                                        pg_temp.draw(o, :seed, 301) AS r_user,
-                                        pg_temp.draw(o, :seed, 302) AS r_time,
-                                        pg_temp.draw(o, :seed, 303) AS r_status,
-                                        pg_temp.draw(o, :seed, 304) AS r_lines,
-                                        pg_temp.draw(o, :seed, 305) AS r_channel,
-                                        pg_temp.draw(o, :seed, 306) AS r_discount,
-                                        pg_temp.draw(o, :seed, 307) AS r_code,
-                                        pg_temp.draw(o, :seed, 308) AS r_note,
-                                        pg_temp.draw(o, :seed, 309) AS r_note_text,
-                                        pg_temp.draw(o, :seed, 310) AS r_ship,
-                                        pg_temp.draw(o, :seed, 311) AS r_deliver
-                                    FROM generate_series(1, pg_temp.order_count(:scale)) AS o
-                                    OFFSET 0
-                                ) AS drawn,
-                                size
-                            OFFSET 0
-                        ) AS placed,
-                        size
-                    OFFSET 0
-                ) AS located,
-                size
-                OFFSET 0
-            ) AS timed,
-            size
-        OFFSET 0
-    ) AS dated,
-    (SELECT array_agg((price * 100)::integer ORDER BY id) AS price_cents FROM products) AS catalog;
+) FROM STDIN (FORMAT binary, FREEZE);
 
--- order_items -------------------------------------------------------------------------------
+COPY order_items (id, order_id, product_id, quantity, unit_price)
+FROM STDIN (FORMAT binary, FREEZE);
 
-INSERT INTO order_items (id, order_id, product_id, quantity, unit_price)
-WITH size AS NOT MATERIALIZED (
-    SELECT
-        pg_temp.user_count(:scale) AS users,
-        pg_temp.spread(pg_temp.user_count(:scale)) AS spread,
-        pg_temp.tenant_starts(pg_temp.user_count(:scale), pg_temp.tenant_count(:scale))
-            AS first_user,
-        pg_temp.tenant_starts(pg_temp.product_count(:scale), pg_temp.tenant_count(:scale))
-            AS first_product
-)
-SELECT
-    items_before + line,
-    o,
-    product_id,
-    pg_temp.line_quantity(h),
-    pg_temp.line_unit_cents(h, price_cents[product_id]) * 0.01
-FROM
-    (
-        SELECT
-            o,
-            line,
-            items_before,
-            h,
-            pg_temp.line_product(h, tenant_first, tenant_products) AS product_id
-        FROM (
-            SELECT
-                counted.*,
-                -- Two set-returning functions of the same length run side by side.
-                generate_series(1, lines) AS line,
-                pg_temp.line_hash(o, generate_series(1, lines), :seed) AS h
-            FROM (
-                SELECT
-                    placed.*,
-                    -- A running count over the orders numbers their items: in order.
-                    sum(lines) OVER (ROWS UNBOUNDED PRECEDING) - lines AS items_before
-                FROM (
-                    SELECT
-                        o,
-                        first_product[tenant_id] AS tenant_first,
-                        first_product[tenant_id + 1] - first_product[tenant_id]
-                            AS tenant_products,
-                        pg_temp.line_count(r_lines) AS lines
-                    FROM
-                        (
-                            SELECT
-                                o,
-                                width_bucket(pg_temp.active_user(pg_temp.draw(o, :seed, 301),
-                                    users, spread), first_user) AS tenant_id,
-                                pg_temp.draw(o, :seed, 304) AS r_lines
-                            FROM generate_series(1, pg_temp.order_count(:scale)) AS o, size
-                            OFFSET 0
-                        ) AS drawn,
-                        size
-                    OFFSET 0
-                ) AS placed
-            ) AS counted
-            OFFSET 0
-        ) AS lines
-        OFFSET 0
-    ) AS items,
-    (SELECT array_agg((price * 100)::integer ORDER BY id) AS price_cents FROM products) AS catalog;
-
--- payments ----------------------------------------------------------------------------------
--- From the orders as loaded: a failed attempt sometimes comes first; pending orders have none
--- that succeeded, cancelled ones were refunded half the time.
-
-INSERT INTO payments (
+COPY payments (
     id, tenant_id, order_id, method, status, amount, currency, provider_ref, failure_reason,
     created_at, refunded_at
-)
-SELECT
-    row_number() OVER (),
-    tenant_id,
-    id,
-    CASE WHEN attempt = 1 THEN
-        CASE WHEN r_method < 0.68 THEN 'card' WHEN r_method < 0.83 THEN 'paypal'
-            WHEN r_method < 0.93 THEN 'apple_pay' WHEN r_method < 0.98 THEN 'bank_transfer'
-            ELSE 'gift_card' END
-        ELSE CASE WHEN r_method_retry < 0.6 THEN 'card' ELSE 'paypal' END
-    END,
-    CASE WHEN attempt = 1 AND failed_first THEN 'failed' ELSE payment_status END,
-    total_amount,
-    currency,
-    'pay_' || lpad(to_hex(floor(4503599627370496 * r_ref)::bigint), 13, '0') || '_' || attempt,
-    CASE WHEN attempt = 1 AND failed_first THEN (ARRAY['card_declined', 'card_declined',
-        'insufficient_funds', 'expired_card', 'authentication_failed'])
-        [1 + floor(r_reason * 5)::integer] END,
-    created_at + (30 * attempt + floor(600 * r_pay_delay)::integer) * interval '1 second',
-    -- Refunds come after delivery (returns) or soon after a cancellation.
-    CASE WHEN attempt = attempts AND payment_status = 'refunded' THEN least(
-        CASE WHEN status = 'refunded'
-            THEN delivered_at + (86400 + floor(20 * 86400 * r_refund_delay)::integer)
-                * interval '1 second'
-            ELSE created_at + (3600 + floor(2 * 86400 * r_refund_delay)::integer)
-                * interval '1 second'
-        END, to_timestamp(1767225599)) END
-FROM (
-    SELECT
-        drawn.*,
-        failed_first::integer + (payment_status IS NOT NULL)::integer AS attempts,
-        generate_series(1, failed_first::integer + (payment_status IS NOT NULL)::integer)
-            AS attempt
-    FROM (
-        SELECT
-            id, tenant_id, status, total_amount, currency, created_at, delivered_at,
-            CASE
-                WHEN status = 'pending' THEN NULL
-                WHEN status = 'cancelled'
-                    THEN CASE WHEN pg_temp.draw(id, :seed, 501) < 0.5 THEN 'refunded' END
-                WHEN status = 'refunded' THEN 'refunded'
-                ELSE 'succeeded'
-            END AS payment_status,
-            CASE WHEN status = 'pending' THEN pg_temp.draw(id, :seed, 502) < 0.15
-                ELSE pg_temp.draw(id, :seed, 502) < 0.04 END AS failed_first,
-            pg_temp.draw(id, :seed, 503) AS r_method,
-            pg_temp.draw(id, :seed, 504) AS r_method_retry,
-            pg_temp.draw(id, :seed, 505) AS r_reason,
-            pg_temp.draw(id, :seed, 506) AS r_ref,
-            pg_temp.draw(id, :seed, 507) AS r_pay_delay,
-            pg_temp.draw(id, :seed, 508) AS r_refund_delay
-        FROM orders
-        OFFSET 0
-    ) AS drawn
-    OFFSET 0
-) AS attempts;
+) FROM STDIN (FORMAT binary, FREEZE);
+
+COPY events (id, tenant_id, user_id, event_type, occurred_at, payload)
+FROM STDIN (FORMAT binary, FREEZE);
 
 -- users -------------------------------------------------------------------------------------
 -- After the orders: a customer signed up before their first order and logged in after their
@@ -818,103 +430,3 @@ FROM (
             GROUP BY user_id
         ) AS activity ON activity.user_id = drawn.u
 ) AS described;
-
--- events ------------------------------------------------------------------------------------
--- One year of an append-only activity log, numbered in time order. The busiest customers are
--- the busiest browsers (the same ranks as the orders); a third of the page views, product
--- views and searches come from visitors who are not logged in.
-
-INSERT INTO events (id, tenant_id, user_id, event_type, occurred_at, payload)
-WITH size AS NOT MATERIALIZED (
-    SELECT
-        pg_temp.user_count(:scale) AS users,
-        pg_temp.spread(pg_temp.user_count(:scale)) AS spread,
-        pg_temp.tenant_starts(pg_temp.user_count(:scale), pg_temp.tenant_count(:scale))
-            AS first_user,
-        pg_temp.tenant_starts(pg_temp.product_count(:scale), pg_temp.tenant_count(:scale))
-            AS first_product,
-        -- The orders' calendar, from 2025-01-01.
-        pg_temp.day_starts(pg_temp.event_count(:scale), 366, 730) AS first_event,
-        pg_temp.day_clock() AS clock
-)
-SELECT
-    e,
-    tenant_id,
-    CASE WHEN NOT anonymous THEN user_id END,
-    (ARRAY['page_view', 'product_view', 'search', 'add_to_cart', 'login', 'checkout_started',
-        'order_placed', 'logout'])[kind],
-    to_timestamp(1704067200 + 86400 * (365 + day) + pg_temp.second_of_day(share, clock)),
-    -- JSON text parsed once is cheaper than jsonb_build_object; every value is a known word.
-    -- Popular products (the lowest numbers in the tenant's range) are viewed most.
-    (CASE kind
-        WHEN 1 THEN '{"path": "' || (ARRAY['/', '/', '/products', '/cart', '/account',
-                '/search', '/deals', '/help', '/orders', '/wishlist'])[1 + floor(r_pick * 10)::integer]
-            || '", "device": "' || device || '"'
-            || CASE WHEN r_source < 0.45 THEN '' ELSE ', "referrer": "'
-                || (ARRAY['google', 'google', 'instagram', 'newsletter', 'tiktok', 'bing'])
-                    [1 + floor(r_pick * 6)::integer] || '"' END
-        WHEN 2 THEN '{"product_id": '
-            || pg_temp.popular_product(first_product, tenant_id, r_product) || ', "device": "'
-            || device || '", "source": "' || (ARRAY['search', 'category', 'category',
-                'recommendation', 'email', 'ad'])[1 + floor(r_source * 6)::integer] || '"'
-        WHEN 3 THEN '{"query": "' || (ARRAY['gift', 'black', 'sale', 'wireless', 'organic',
-            'kids', 'cotton', 'coffee', 'yoga', 'lamp', 'new', 'jacket'])
-                [1 + floor(r_pick * 12)::integer]
-            || '", "results": ' || floor(200 * r_source * r_source)::integer
-        WHEN 4 THEN '{"product_id": '
-            || pg_temp.popular_product(first_product, tenant_id, r_product) || ', "quantity": '
-            || CASE WHEN r_source < 0.85 THEN 1 ELSE 2 + floor(r_pick * 3)::integer END
-        WHEN 5 THEN '{"method": "' || CASE WHEN r_source < 0.7 THEN 'password'
-            WHEN r_source < 0.9 THEN 'google' ELSE 'magic_link' END || '", "device": "' || device
-            || '"'
-        WHEN 8 THEN '{"device": "' || device || '"'
-        ELSE '{"cart_items": ' || 1 + floor(5 * r_pick * r_pick)::integer || ', "device": "'
-            || device || '"'
-    END || '}')::jsonb
-FROM
-    (
-        SELECT
-            seen.*,
-            width_bucket(CASE WHEN anonymous THEN visitor_slot ELSE user_id END, first_user)
-                AS tenant_id,
-            1000 * (e - first_event[day] + r_time) / (first_event[day + 1] - first_event[day])
-                AS share
-        FROM
-            (
-                SELECT
-                    e,
-                    width_bucket(e::bigint, first_event) AS day,
-                    CASE
-                        WHEN r_type < 0.42 THEN 1 WHEN r_type < 0.66 THEN 2
-                        WHEN r_type < 0.75 THEN 3 WHEN r_type < 0.84 THEN 4
-                        WHEN r_type < 0.90 THEN 5 WHEN r_type < 0.95 THEN 6
-                        WHEN r_type < 0.98 THEN 7 ELSE 8
-                    END AS kind,
-                    r_type < 0.75 AND r_anonymous < 0.35 AS anonymous,
-                    pg_temp.active_user(r_user, users, spread) AS user_id,
-                    1 + floor(users * r_user)::bigint AS visitor_slot,
-                    (ARRAY['desktop', 'desktop', 'mobile', 'mobile', 'mobile', 'tablet'])
-                        [1 + floor(r_device * 6)::integer] AS device,
-                    r_time, r_source, r_pick, r_product
-                FROM
-                    (
-                        SELECT
-                            e,
-                            pg_temp.draw(e, :seed, 701) AS r_type,
-                            pg_temp.draw(e, :seed, 702) AS r_anonymous,
-                            pg_temp.draw(e, :seed, 703) AS r_user,
-                            pg_temp.draw(e, :seed, 704) AS r_time,
-                            pg_temp.draw(e, :seed, 705) AS r_source,
-                            pg_temp.draw(e, :seed, 706) AS r_pick,
-                            pg_temp.draw(e, :seed, 707) AS r_product,
-                            pg_temp.draw(e, :seed, 708) AS r_device
-                        FROM generate_series(1, pg_temp.event_count(:scale)) AS e
-                        OFFSET 0
-                    ) AS drawn,
-                    size
-                OFFSET 0
-            ) AS seen,
-            size
-        OFFSET 0
-    ) AS located,
-    size;
