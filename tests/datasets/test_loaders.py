@@ -450,26 +450,20 @@ def test_truncated_archive_changes_nothing(
     assert catalog(db) == before
 
 
-def test_dump_round_trips_through_load_dump_and_leaves_no_partial_file(
-    tmp_path: Path, embedded_db: nx.Database
-) -> None:
+def test_dump_round_trips_through_load_dump_and_leaves_no_partial_file(tmp_path: Path) -> None:
     folder = tmp_path / "dumps"
     folder.mkdir()
-    embedded_db.query("drop table if exists dumped_rows")
-    embedded_db.query("create table dumped_rows as select g as n from generate_series(1, 50) g")
-    try:
-        archive = embedded_db.dump(folder / "rows.dump")
-        script = embedded_db.dump(folder / "rows.sql", plain=True)
-    finally:
-        embedded_db.query("drop table dumped_rows")
+    # A server of its own: the shared one holds other tests' schemas, which would collide.
+    with nx.start_database("embedded", reuse=False, make_current=False) as db:
+        db.query("create table dumped_rows as select g as n from generate_series(1, 50) g")
+        archive = db.dump(folder / "rows.dump")
+        script = db.dump(folder / "rows.sql", plain=True)
+        db.query("drop table dumped_rows")
+        db.load_dump(archive)
+        assert db.query("select sum(n) from dumped_rows").scalar() == 1275
     assert archive.read_bytes().startswith(b"PGDMP")
     assert b"COPY public.dumped_rows" in script.read_bytes()
     assert sorted(p.name for p in folder.iterdir()) == ["rows.dump", "rows.sql"]
-    embedded_db.load_dump(archive)
-    try:
-        assert embedded_db.query("select sum(n) from dumped_rows").scalar() == 1275
-    finally:
-        embedded_db.query("drop table dumped_rows")
 
 
 def test_dump_into_a_missing_folder_says_so(tmp_path: Path, embedded_db: nx.Database) -> None:
