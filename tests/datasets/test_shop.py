@@ -22,6 +22,7 @@ from nexus_kernel_helpers.datasets._generate import (
     dataset_steps,
     generate,
 )
+from nexus_kernel_helpers.datasets.shop import rows
 
 SCALE = 0.01
 SEED = 42
@@ -470,6 +471,15 @@ def test_same_seed_same_bytes_other_seed_other_bytes(
     with loaded(embedded_db, "nexus_test_shop_c", seed=SEED + 1) as other:
         different = [t for t in TABLES if other.checksums[t] != shop.checksums[t]]
         assert different == list(TABLES)
+
+
+def test_the_chunk_size_of_the_copied_tables_does_not_matter(
+    shop: Loaded, embedded_db: nx.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rows, "CHUNK_ORDERS", 777)
+    monkeypatch.setattr(rows, "CHUNK_EVENTS", 1_001)
+    with loaded(embedded_db, "nexus_test_shop_chunks") as chunked:
+        assert chunked.checksums == shop.checksums
 
 
 def test_one_session_or_several_give_the_same_bytes(
