@@ -37,7 +37,7 @@ STAGES = (
     ("session setup", ("setting ", "function ")),
     ("rows", ("rows: ",)),
     ("primary keys", ("primary key ",)),
-    ("freeze and ANALYZE", ("freeze", "statistics")),
+    ("vacuum and ANALYZE", ("freeze", "statistics", "vacuum")),
     ("other indexes", ("unique key ", "index on ")),
     ("foreign keys", ("foreign key ", "checking foreign key ")),
     ("sequences", ("id sequences",)),

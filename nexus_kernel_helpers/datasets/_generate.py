@@ -73,9 +73,9 @@ PARALLEL_SESSIONS = max(2, min(4, os.cpu_count() or 2))
 
 Progress = Callable[[str, int, int], None]
 # "session": sets up every session; "task": runs once, after the statements it depends on;
-# "vacuum": a task that also waits for every earlier statement but the other vacuums (rows
-# committed while an older statement still runs elsewhere cannot be frozen yet); "barrier":
-# runs once, after every statement before it and before every statement after it.
+# "vacuum": a VACUUM (FREEZE), which also waits for every earlier statement but the other
+# vacuums (rows committed while an older statement still runs elsewhere cannot be frozen yet);
+# "barrier": runs once, after every statement before it and before every statement after it.
 StepKind = Literal["session", "task", "vacuum", "barrier"]
 _LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*)*")
 _log = logging.getLogger(__name__)
@@ -456,7 +456,7 @@ def _touches(  # noqa: PLR0911 - one answer per statement kind
         return set(), {_name(node.relation)}, "task"
     if isinstance(node, ast.VacuumStmt) and node.rels:
         tables = {_name(rel.relation) for rel in node.rels if isinstance(rel, ast.VacuumRelation)}
-        return set(), tables, "vacuum" if node.is_vacuumcmd else "task"
+        return set(), tables, "vacuum" if "freeze" in _options(node) else "task"
     if isinstance(node, ast.SelectStmt):
         return _mentioned(node), set(), "task"
     if isinstance(node, ast.AlterTableStmt):
@@ -542,17 +542,20 @@ def _describe_alter(node: ast.AlterTableStmt, analysis: _Analysis) -> str:
     return f"alter {table}"
 
 
+def _options(node: ast.VacuumStmt) -> set[str]:
+    return {str(option.defname) for option in node.options or ()}
+
+
 def _describe_vacuum(node: ast.VacuumStmt) -> str:
-    options = {str(option.defname) for option in node.options or ()}
+    options = _options(node)
     tables = ", ".join(
         _name(rel.relation) for rel in node.rels or () if isinstance(rel, ast.VacuumRelation)
     )
-    if not node.is_vacuumcmd or options == {"analyze"}:
+    if not node.is_vacuumcmd:
         what = "statistics (ANALYZE)"
-    elif "freeze" in options:
-        what = "freeze and statistics" if "analyze" in options else "freeze"
     else:
-        what = "vacuum"
+        what = "freeze" if "freeze" in options else "vacuum"
+        what += " and statistics" if "analyze" in options else ""
     return f"{what} of {tables}" if tables else what
 
 

@@ -120,10 +120,10 @@ def test_statements_keep_their_file_and_line() -> None:
     assert [step.description for step in inserts] == [
         "rows: tenants",
         "rows: products",
-        "rows: orders",
-        "rows: order_items",
-        "rows: payments",
         "rows: events",
+        "rows: orders",
+        "rows: payments",
+        "rows: order_items",
         "rows: users",
     ]
     text = (DATASET_DIR / "shop" / "generate.sql").read_text(encoding="utf-8").splitlines()
@@ -147,15 +147,17 @@ def test_each_statement_waits_only_for_the_tables_it_needs() -> None:
 
     assert waits_for("rows: tenants") == set()
     assert waits_for("rows: events") == set()
+    # The copied orders and their lines read the product prices; users read the orders.
     assert waits_for("rows: orders") == {"rows: products"}
     assert waits_for("rows: order_items") == {"rows: products"}
     assert waits_for("rows: payments") == {"rows: products"}
     assert waits_for("rows: users") == {"rows: orders"}
     assert waits_for("primary key of orders") == {"rows: orders", "rows: users"}
+    assert waits_for("vacuum and statistics of events") == {"rows: events", "primary key of events"}
     # A freeze waits for everything before it but the other freezes.
-    freeze = waits_for("freeze and statistics of orders")
+    freeze = waits_for("freeze and statistics of users")
     assert "rows: events" in freeze
-    assert "primary key of events" in freeze
+    assert "vacuum and statistics of order_items" in freeze
     assert not any(step.startswith("freeze") for step in freeze)
     # A validation locks its table and reads the one it points to.
     checking = tasks[index["checking foreign key order_items → orders"]]
@@ -168,18 +170,29 @@ def test_statements_it_does_not_know_are_barriers(
     write_dataset(
         tmp_path,
         "tiny",
-        schema="CREATE TABLE a (id int);\nCREATE TABLE b (id int);",
+        schema="CREATE TABLE a (id int);\nCREATE TABLE b (id int);\nCREATE TABLE c (id int);",
         generate=(
             "SET work_mem = '64MB';\n"
             "INSERT INTO a SELECT generate_series(1, 3);\n"
             "DO $$ BEGIN PERFORM 1; END $$;\n"
-            "INSERT INTO b SELECT generate_series(1, 3);"
+            "INSERT INTO b SELECT generate_series(1, 3);\n"
+            "INSERT INTO c SELECT generate_series(1, 3);"
         ),
+        constraints="VACUUM (ANALYZE) b;\nVACUUM (FREEZE) a;",
     )
     monkeypatch.setattr(_generate, "DATASET_DIR", tmp_path)
     steps = [step for step in dataset_steps("tiny") if step.file != "schema.sql"]
-    assert [step.kind for step in steps] == ["session", "task", "barrier", "task"]
-    assert _generate._dependencies(steps[1:]) == [frozenset(), {0}, {1}]
+    kinds = ["session", "task", "barrier", "task", "task", "task", "vacuum"]
+    assert [step.kind for step in steps] == kinds
+    # A plain VACUUM waits for its table; VACUUM (FREEZE) for every statement before it.
+    assert _generate._dependencies(steps[1:]) == [
+        frozenset(),
+        {0},
+        {1},
+        {1},
+        {1, 2},
+        {0, 1, 2, 3, 4},
+    ]
 
 
 def write_dataset(

@@ -303,26 +303,27 @@ FROM (
     OFFSET 0
 ) AS described;
 
--- orders, order_items, payments, events -----------------------------------------------------
+-- events, orders, payments, order_items ------------------------------------------------------
 -- 97 % of the rows: computed by rows.py in the loader (see its top) and copied in binary,
 -- frozen as they arrive. They recompute what they need from one another (an order's total is
 -- the sum of its lines; a payment copies its order's), so all four load at once; only the
--- product prices are read back from the table above.
+-- product prices are read back from the table above. In this order two sessions finish them
+-- together: events in one; orders, payments, then order_items in the other.
+
+COPY events (id, tenant_id, user_id, event_type, occurred_at, payload)
+FROM STDIN (FORMAT binary, FREEZE);
 
 COPY orders (
     id, tenant_id, user_id, status, channel, currency, total_amount, discount_code, note,
     created_at, shipped_at, delivered_at
 ) FROM STDIN (FORMAT binary, FREEZE);
 
-COPY order_items (id, order_id, product_id, quantity, unit_price)
-FROM STDIN (FORMAT binary, FREEZE);
-
 COPY payments (
     id, tenant_id, order_id, method, status, amount, currency, provider_ref, failure_reason,
     created_at, refunded_at
 ) FROM STDIN (FORMAT binary, FREEZE);
 
-COPY events (id, tenant_id, user_id, event_type, occurred_at, payload)
+COPY order_items (id, order_id, product_id, quantity, unit_price)
 FROM STDIN (FORMAT binary, FREEZE);
 
 -- users -------------------------------------------------------------------------------------
