@@ -376,7 +376,13 @@ def _dataset_feeds(name: str) -> dict[str, Feed]:
     """FEEDS of the dataset's rows module, if it has one."""
     if not (DATASET_DIR / name / "rows.py").is_file():
         return {}
-    module = importlib.import_module(f"{__package__}.{name}.rows")
+    try:
+        module = importlib.import_module(f"{__package__}.{name}.rows")
+    except ModuleNotFoundError as error:
+        raise ConfigurationError(
+            f"the {name!r} dataset needs the {error.name!r} package, which is not installed",
+            fix=f"pip install {error.name}",
+        ) from error
     feeds: dict[str, Feed] = module.FEEDS
     return feeds
 

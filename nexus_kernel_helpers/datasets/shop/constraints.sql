@@ -13,9 +13,9 @@
 SET maintenance_work_mem = '256MB';
 SET max_parallel_maintenance_workers = 0;
 
--- Each table's primary key as soon as it is loaded, while other tables still load; for the
--- copied tables, their statistics and the last visibility-map bits too (their rows arrived
--- frozen, but COPY leaves a few pages unmarked).
+-- Each table's primary key and statistics as soon as it is loaded, while other tables still
+-- load; for the copied tables also the last visibility-map bits (their rows arrived frozen, but
+-- COPY leaves a few pages unmarked).
 ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id);
 ALTER TABLE orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
 ALTER TABLE payments ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
@@ -27,14 +27,9 @@ VACUUM (ANALYZE) events;
 VACUUM (ANALYZE) orders;
 VACUUM (ANALYZE) payments;
 VACUUM (ANALYZE) order_items;
-
--- The tables filled by INSERT are frozen and counted once every table is loaded (a row
--- committed while an older statement still runs elsewhere cannot be frozen yet): later scans
--- (index builds, foreign key checks, the clones learners query) then find all-visible pages
--- with nothing left to set or write back.
-VACUUM (FREEZE, ANALYZE) users;
-VACUUM (FREEZE, ANALYZE) products;
-VACUUM (FREEZE, ANALYZE) tenants;
+ANALYZE users;
+ANALYZE products;
+ANALYZE tenants;
 
 ALTER TABLE tenants ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
 ALTER TABLE products ADD CONSTRAINT products_tenant_id_sku_key UNIQUE (tenant_id, sku);
@@ -84,3 +79,10 @@ SELECT
     setval(pg_get_serial_sequence('order_items', 'id'), (SELECT max(id) FROM order_items)),
     setval(pg_get_serial_sequence('payments', 'id'), (SELECT max(id) FROM payments)),
     setval(pg_get_serial_sequence('events', 'id'), (SELECT max(id) FROM events));
+
+-- Last, the tables filled by INSERT are frozen, once no other statement runs (a row committed
+-- while an older statement still runs elsewhere cannot be frozen yet): the clones learners
+-- query then find all-visible pages with nothing left to set or write back.
+VACUUM (FREEZE) users;
+VACUUM (FREEZE) products;
+VACUUM (FREEZE) tenants;
