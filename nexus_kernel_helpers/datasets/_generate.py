@@ -1,28 +1,29 @@
-"""Generate a built-in dataset on the server: tables, rows, then statistics, keys and indexes.
+"""Generate a built-in dataset: tables, rows, then statistics, keys and indexes.
 
 A dataset is a folder next to this module holding three SQL files, split into statements:
 
     schema.sql        CREATE TABLE statements
     generate.sql      INSERT ... SELECT over generate_series, bound to :scale and :seed, and
                       COPY ... FROM STDIN statements fed by the dataset's rows.py
-    constraints.sql   VACUUM (FREEZE, ANALYZE), primary and foreign keys, starter indexes
+    constraints.sql   primary and foreign keys, starter indexes, VACUUM and ANALYZE
 
 A `COPY <table> ... FROM STDIN` statement is fed by FEEDS[<table>] of the dataset's rows module,
 which yields COPY data and names the tables it reads. With FREEZE, the table is truncated in the
 same transaction first, as PostgreSQL requires (it is empty: the schema just made it); the rows
-then arrive frozen and all-visible, with nothing left for VACUUM to do.
+then arrive frozen.
 
 The schema runs on the caller's connection, in its transaction, which is then committed. The
 other statements run in several sessions at once (two to four, by the CPUs here), each in its
 own transaction. A statement starts once every earlier statement it depends on has finished:
-one that writes a table it reads, or reads or writes a table it writes (a statement the
-analysis does not know waits for all before it, and all after it wait for it). The tables end
-up as if the statements had run one by one in file order, whichever session ran which.
-`SET` and `CREATE FUNCTION pg_temp....` statements set up every session before its first
-statement.
+one that writes a table it reads, or reads or writes a table it writes; a VACUUM (FREEZE) waits
+for every earlier statement (rows committed while an older one still runs elsewhere cannot be
+frozen); a statement the analysis does not know waits for all before it, and all after it wait
+for it. The tables end up as if the statements had run one by one in file order, whichever
+session ran which. `SET` and `CREATE FUNCTION pg_temp....` statements set up every session
+before its first statement.
 
 The rows depend only on `scale` and `seed`: the same pair gives byte-identical tables on every
-PostgreSQL from 15 on (see the top of shop/generate.sql for how).
+PostgreSQL from 15 on (see the top of shop/generate.sql and shop/rows.py for how).
 """
 
 from __future__ import annotations
