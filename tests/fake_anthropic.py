@@ -213,12 +213,10 @@ def tool_turns(
     """Optional text, then one ``tool_use`` block per ``(name, input)`` call; stop ``tool_use``."""
     if not calls:
         raise ValueError("tool_turns() needs at least one (name, input) call")
-    blocks: list[ContentBlock] = [TextBlock(text)] if text else []
-    blocks.extend(ToolUseBlock(_tool_id(), name, dict(tool_input)) for name, tool_input in calls)
-    return Turn(
-        "message",
-        tuple(blocks),
-        stop_reason="tool_use",
+    uses = [ToolUseBlock(_tool_id(), name, dict(tool_input)) for name, tool_input in calls]
+    return _tool_use_turn(
+        text,
+        uses,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cache_read=cache_read,
@@ -242,12 +240,10 @@ def tool_turn(
     delay_s: float = 0.0,
 ) -> Turn:
     """Optional text, then one ``tool_use`` block streamed as ``input_json_delta`` chunks."""
-    blocks: list[ContentBlock] = [TextBlock(text)] if text else []
-    blocks.append(ToolUseBlock(tool_id or _tool_id(), name, dict(tool_input)))
-    return Turn(
-        "message",
-        tuple(blocks),
-        stop_reason="tool_use",
+    use = ToolUseBlock(tool_id or _tool_id(), name, dict(tool_input))
+    return _tool_use_turn(
+        text,
+        [use],
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cache_read=cache_read,
@@ -255,6 +251,13 @@ def tool_turn(
         chunk_size=chunk_size,
         delay_s=delay_s,
     )
+
+
+def _tool_use_turn(text: str, uses: list[ToolUseBlock], **options: Any) -> Turn:
+    """Optional text, then the tool_use blocks; stop reason ``tool_use``."""
+    blocks: list[ContentBlock] = [TextBlock(text)] if text else []
+    blocks.extend(uses)
+    return Turn("message", tuple(blocks), stop_reason="tool_use", **options)
 
 
 def max_tokens_turn(text: str, *, chunk_size: int = 12) -> Turn:
