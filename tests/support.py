@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -63,3 +65,23 @@ class HtmlTagsAndText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+
+
+@contextmanager
+def private_shop(data_dir: Path, *, scale: float, seed: int = 42) -> Iterator[nx.Database]:
+    """The shop dataset on an embedded server of its own, stopped at the end.
+
+    Not the shared `embedded_db`: loading a dataset switches a server's database to its clone,
+    which tests of a bare server must not see.
+    """
+    settings = nx.Settings(data_dir=data_dir)
+    with nx.start_database(
+        "embedded",
+        reuse=False,
+        make_current=False,
+        dataset="shop",
+        scale=scale,
+        seed=seed,
+        settings=settings,
+    ) as db:
+        yield db

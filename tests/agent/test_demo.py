@@ -32,7 +32,7 @@ from nexus_kernel_helpers.agent._transcripts import (
     find_transcript,
 )
 from tests.fake_anthropic import FakeAnthropic, load_script
-from tests.support import REPO
+from tests.support import REPO, private_shop
 
 TRANSCRIPTS = REPO / "data" / "transcripts"
 NOTEBOOKS = REPO / "notebooks"
@@ -69,12 +69,8 @@ def recorded(name: str) -> Transcript:
 @pytest.fixture(scope="module")
 def shop(data_dir: Path) -> Iterator[nx.Database]:
     """A server of its own with the shop dataset (the shared one must keep its database)."""
-    settings = nx.Settings(data_dir=data_dir)
-    db = nx.start_database(
-        "embedded", reuse=False, make_current=False, settings=settings, dataset="shop", scale=0.002
-    )
-    yield db
-    db.stop()
+    with private_shop(data_dir, scale=0.002) as db:
+        yield db
 
 
 def check_demo_answer(answer: Answer) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 import nexus_kernel_helpers as nx
 from nexus_kernel_helpers.datasets._templates import MARKER, read_holding, working_copy_comment
+from tests.support import private_shop
 
 from ..support import revealed_url
 
@@ -18,17 +19,8 @@ CHECKSUM = "select md5(string_agg(o::text, ',' order by o.id)) from orders o"
 
 @pytest.fixture(scope="module")
 def shop(data_dir: Path) -> Iterator[nx.Database]:
-    db = nx.start_database(
-        "embedded",
-        reuse=False,
-        make_current=False,
-        dataset="shop",
-        scale=0.002,
-        seed=7,
-        settings=nx.Settings(data_dir=data_dir),
-    )
-    yield db
-    db.stop()
+    with private_shop(data_dir, scale=0.002, seed=7) as db:
+        yield db
 
 
 def test_the_learner_works_in_a_clone_of_a_template(shop: nx.Database) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import nexus_kernel_helpers as nx
+from tests.support import private_shop
 
 LAB_SCALE = 0.05
 
@@ -19,14 +20,5 @@ def shop_db(data_dir: Path) -> Iterator[nx.Database]:
     Not the shared `embedded_db`: loading a dataset switches a database to its clone, which
     tests of a bare server must not see.
     """
-    settings = nx.Settings(data_dir=data_dir)
-    db = nx.start_database(
-        "embedded",
-        reuse=False,
-        make_current=False,
-        settings=settings,
-        dataset="shop",
-        scale=LAB_SCALE,
-    )
-    yield db
-    db.stop()
+    with private_shop(data_dir, scale=LAB_SCALE) as db:
+        yield db

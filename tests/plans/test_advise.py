@@ -21,7 +21,7 @@ from nexus_kernel_helpers.plans._advise import (
     advise,
     advise_plan,
 )
-from tests.support import HtmlTagsAndText
+from tests.support import HtmlTagsAndText, private_shop
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHAPES = {s["name"]: s for s in json.loads((FIXTURES / "shapes.json").read_text())["shapes"]}
@@ -257,17 +257,8 @@ def test_unknown_nodes_from_a_future_server_do_not_break_the_rules() -> None:
 @pytest.fixture(scope="module")
 def shop(data_dir: Path) -> Iterator[nx.Database]:
     """The shop dataset at scale 0.01 on a server of this module's own (its indexes missing)."""
-    db = nx.start_database(
-        "embedded",
-        reuse=False,
-        make_current=False,
-        dataset="shop",
-        scale=0.01,
-        seed=42,
-        settings=nx.Settings(data_dir=data_dir),
-    )
-    yield db
-    db.stop()
+    with private_shop(data_dir, scale=0.01) as db:
+        yield db
 
 
 def explained(db: nx.Database, sql: str, *settings: str) -> Plan:
